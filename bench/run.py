@@ -1,0 +1,245 @@
+"""Selfmaker benchmarks, each printed as a ratio to a baseline measured in the same run.
+
+    .venv/bin/python bench/run.py [--runs 3] [--seconds 10]
+
+1. CreateNotebookInstance → InService, and Stop → Start → InService (medians), against a bare
+   JupyterLab server started the same way (same flags, Unix socket, no sandbox, no control plane).
+2. DescribeNotebookInstance under 16 concurrent connections (wrk): requests/s, p50 and p99 latency,
+   beside moto's server answering the same signed request.
+3. Resident memory of an idle InService instance (every process in its sandbox).
+
+Needs wrk (Debian package ``wrk``) for 2; the rest runs without it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import shutil
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import boto3
+import httpx
+from botocore.auth import SigV4Auth
+from botocore.awsrequest import AWSRequest
+from botocore.config import Config
+from botocore.credentials import Credentials
+
+from selfmaker.runtime.local import jupyter_command
+
+KEY, SECRET, ACCOUNT, REGION = "AKIABENCH00000000001", "bench-secret-key-000000000000000000000001", "123456789012", "us-east-1"
+ROLE = f"arn:aws:iam::{ACCOUNT}:role/Bench"
+VENV_BIN = Path(sys.executable).parent
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_http(url: str, timeout: float = 60, transport: httpx.HTTPTransport | None = None, **kwargs) -> None:
+    deadline = time.time() + timeout
+    with httpx.Client(transport=transport, timeout=2) as client:
+        while time.time() < deadline:
+            try:
+                if client.get(url, **kwargs).status_code < 500:
+                    return
+            except httpx.TransportError:
+                pass
+            time.sleep(0.02)
+    raise RuntimeError(f"{url} did not answer within {timeout} s")
+
+
+# --- baseline: a bare JupyterLab -----------------------------------------------------------------
+
+
+def bare_jupyter_start(workdir: Path) -> float:
+    """Seconds from spawning JupyterLab (as the runtime spawns it, minus the sandbox) to its first answer."""
+    sock = Path(tempfile.mkdtemp(prefix="bj-", dir="/tmp")) / "j.sock"
+    token = "bench-token"
+    root = workdir / "bare-root"
+    root.mkdir(exist_ok=True)
+    argv = jupyter_command(sys.executable, str(sock), "/", str(root))
+    env = {**os.environ, "JUPYTER_TOKEN": token, "HOME": str(workdir)}
+    started = time.perf_counter()
+    proc = subprocess.Popen(argv, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                            start_new_session=True)
+    try:
+        wait_http("http://jupyter/api/status", transport=httpx.HTTPTransport(uds=str(sock)),
+                  headers={"Authorization": f"token {token}"})
+        return time.perf_counter() - started
+    finally:
+        os.killpg(proc.pid, signal.SIGTERM)
+        proc.wait()
+        shutil.rmtree(sock.parent, ignore_errors=True)
+
+
+# --- the Selfmaker server ------------------------------------------------------------------------
+
+
+class Selfmaker:
+    def __init__(self, workdir: Path):
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.data = workdir / "data"
+        env = {**os.environ, "HOME": str(workdir), "SELFMAKER_ROOT_ACCESS_KEY_ID": KEY,
+               "SELFMAKER_ROOT_SECRET_ACCESS_KEY": SECRET, "SELFMAKER_ACCOUNT_ID": ACCOUNT}
+        self.proc = subprocess.Popen(
+            [str(VENV_BIN / "selfmaker"), "up", "--port", str(self.port), "--data-dir", str(self.data)],
+            env=env, stdout=subprocess.DEVNULL, stderr=(workdir / "server.log").open("w"),
+        )
+        wait_http(f"{self.url}/_selfmaker/health")
+        self.sm = boto3.client("sagemaker", endpoint_url=self.url, region_name=REGION, aws_access_key_id=KEY,
+                               aws_secret_access_key=SECRET, config=Config(retries={"max_attempts": 1}))
+
+    def wait_status(self, name: str, wanted: str) -> None:
+        while True:
+            status = self.sm.describe_notebook_instance(NotebookInstanceName=name)["NotebookInstanceStatus"]
+            if status == wanted:
+                return
+            if status == "Failed":
+                raise RuntimeError(f"{name} failed")
+            time.sleep(0.02)
+
+    def create_to_in_service(self, name: str) -> float:
+        started = time.perf_counter()
+        self.sm.create_notebook_instance(NotebookInstanceName=name, InstanceType="ml.t3.medium", RoleArn=ROLE)
+        self.wait_status(name, "InService")
+        return time.perf_counter() - started
+
+    def stop(self, name: str) -> None:
+        self.sm.stop_notebook_instance(NotebookInstanceName=name)
+        self.wait_status(name, "Stopped")
+
+    def start_to_in_service(self, name: str) -> float:
+        started = time.perf_counter()
+        self.sm.start_notebook_instance(NotebookInstanceName=name)
+        self.wait_status(name, "InService")
+        return time.perf_counter() - started
+
+    def sandbox_rss_mb(self, name: str) -> float:
+        """Resident memory of every process in the instance's sandbox (its process group)."""
+        row = self.sm.describe_notebook_instance(NotebookInstanceName=name)
+        assert row["NotebookInstanceStatus"] == "InService"
+        pgids = set()
+        for state in (self.data / "run").glob("*/state.json"):
+            if json.loads(state.read_text()).get("name") in (None, name):
+                pgids.add(json.loads(state.read_text())["pid"])
+        total = 0
+        for stat in Path("/proc").glob("[0-9]*/stat"):
+            try:
+                fields = stat.read_text().rsplit(")", 1)[1].split()
+                if int(fields[2]) in pgids:
+                    total += int(fields[21]) * os.sysconf("SC_PAGE_SIZE")
+            except (OSError, IndexError, ValueError):
+                continue
+        return total / 1e6 / max(len(pgids), 1)
+
+    def close(self) -> None:
+        self.proc.send_signal(signal.SIGTERM)
+        self.proc.wait()
+        for state in (self.data / "run").glob("*/state.json"):
+            try:
+                os.killpg(json.loads(state.read_text())["pid"], signal.SIGKILL)
+            except (OSError, KeyError, ValueError):
+                pass
+
+
+# --- API throughput ------------------------------------------------------------------------------
+
+
+def signed_describe(url: str, name: str) -> tuple[dict[str, str], str]:
+    body = json.dumps({"NotebookInstanceName": name})
+    request = AWSRequest("POST", url + "/", data=body, headers={
+        "X-Amz-Target": "SageMaker.DescribeNotebookInstance", "Content-Type": "application/x-amz-json-1.1"})
+    SigV4Auth(Credentials(KEY, SECRET), "sagemaker", REGION).add_auth(request)
+    return dict(request.headers.items()), body
+
+
+def wrk(url: str, name: str, seconds: int) -> dict:
+    headers, body = signed_describe(url, name)
+    script = Path(tempfile.mkstemp(suffix=".lua")[1])
+    lines = ['wrk.method = "POST"', f"wrk.body = {json.dumps(body)}"]
+    lines += [f"wrk.headers[{json.dumps(k)}] = {json.dumps(v)}" for k, v in headers.items()]
+    script.write_text("\n".join(lines) + "\n")
+    out = subprocess.run(["wrk", "-t2", "-c16", f"-d{seconds}s", "--latency", "-s", str(script), url + "/"],
+                         capture_output=True, text=True, check=True).stdout
+    script.unlink()
+    if "Non-2xx" in out:
+        raise RuntimeError(f"wrk saw errors against {url}:\n{out}")
+
+    def ms(label: str) -> float:
+        value, unit = re.search(rf"^\s+{label}\s+([\d.]+)(us|ms|s)\s*$", out, re.M).groups()
+        return float(value) * {"us": 0.001, "ms": 1, "s": 1000}[unit]
+
+    return {"rps": float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1)), "p50": ms("50%"), "p99": ms("99%")}
+
+
+def moto_describe_rps(workdir: Path, name: str, seconds: int) -> dict:
+    port = free_port()
+    proc = subprocess.Popen([str(VENV_BIN / "moto_server"), "-p", str(port)], stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL)
+    try:
+        url = f"http://127.0.0.1:{port}"
+        wait_http(url + "/moto-api/")
+        sm = boto3.client("sagemaker", endpoint_url=url, region_name=REGION, aws_access_key_id=KEY,
+                          aws_secret_access_key=SECRET)
+        sm.create_notebook_instance(NotebookInstanceName=name, InstanceType="ml.t3.medium", RoleArn=ROLE)
+        return wrk(url, name, seconds)
+    finally:
+        proc.terminate()
+        proc.wait()
+
+
+# --- main ----------------------------------------------------------------------------------------
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--seconds", type=int, default=10)
+    args = parser.parse_args()
+    workdir = Path(tempfile.mkdtemp(prefix="selfmaker-bench-"))
+    server = Selfmaker(workdir)
+    try:
+        bare = statistics.median(bare_jupyter_start(workdir) for _ in range(args.runs))
+        creates, restarts = [], []
+        for i in range(args.runs):
+            creates.append(server.create_to_in_service(f"bench{i}"))
+            server.stop(f"bench{i}")
+            restarts.append(server.start_to_in_service(f"bench{i}"))
+            if i:
+                server.stop(f"bench{i}")
+        create, restart = statistics.median(creates), statistics.median(restarts)
+        print(f"bare JupyterLab start (baseline)     {bare:6.2f} s")
+        print(f"Create → InService                   {create:6.2f} s   {create / bare:5.2f}× baseline (target ≤ 1.2×)")
+        print(f"Stop → Start → InService             {restart:6.2f} s   {restart / bare:5.2f}× baseline (target ≤ 1.2×)")
+        time.sleep(3)  # let the instance settle to idle
+        print(f"RSS per idle InService instance      {server.sandbox_rss_mb('bench0'):6.1f} MB  (target ≤ 110 MB)")
+        if shutil.which("wrk"):
+            ours = wrk(server.url, "bench0", args.seconds)
+            moto = moto_describe_rps(workdir, "bench0", args.seconds)
+            print(f"DescribeNotebookInstance, 16 conns   {ours['rps']:7.0f} req/s  p50 {ours['p50']:.2f} ms  "
+                  f"p99 {ours['p99']:.2f} ms   (target ≥ 1000 req/s)")
+            print(f"  moto_server, same request          {moto['rps']:7.0f} req/s  p50 {moto['p50']:.2f} ms  "
+                  f"p99 {moto['p99']:.2f} ms")
+            print(f"  ratio to moto                      {ours['rps'] / moto['rps']:7.1f}×  (target ≥ 5×)")
+        else:
+            print("wrk not found (apt-get install wrk): API throughput skipped")
+    finally:
+        server.close()
+        shutil.rmtree(workdir, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,199 @@
+"""The AWS API endpoint: one ASGI handler for every service.
+
+route (X-Amz-Target, or Action + the SigV4 scope) → verify the signature → parse and validate against
+botocore's model → call the provider → serialize in the service's protocol.
+"""
+
+from __future__ import annotations
+
+import inspect
+import logging
+import time
+import uuid
+from dataclasses import dataclass
+from urllib.parse import parse_qsl
+
+from botocore.model import OperationModel
+
+from selfmaker.gateway import sigv4
+from selfmaker.protocol import json_protocol, query_protocol
+from selfmaker.protocol.models import operation_model, service_model
+from selfmaker.protocol.validate import validate
+from selfmaker.protocol.wire import WireResponse
+from selfmaker.services.base import RequestContext, ServiceError
+from selfmaker.services.identity import CredentialStore
+
+log = logging.getLogger("selfmaker.api")
+
+MAX_BODY = 16 * 1024 * 1024
+# What each service calls a request that breaks its model's constraints (Query services: ValidationError).
+_VALIDATION_CODES = {"sagemaker": "ValidationException", "logs": "InvalidParameterException"}
+_FORM = "application/x-www-form-urlencoded"
+
+
+@dataclass
+class Service:
+    name: str  # botocore's service name, also the SigV4 signing name
+    provider: object
+
+
+@dataclass
+class _Call:
+    """A request once routed: which service and operation, in which protocol."""
+
+    service: str
+    operation: str
+    protocol: str  # "json" or "query"
+    params: dict[str, str] | None = None  # Query's form fields
+
+
+class ApiHandler:
+    def __init__(self, services: list[Service], credentials: CredentialStore, endpoint_url: str, skew: float):
+        self.services = {service.name: service for service in services}
+        self.by_target = {
+            service_model(s.name).metadata["targetPrefix"]: s.name
+            for s in services
+            if service_model(s.name).protocol == "json"
+        }
+        self.credentials = credentials
+        self.endpoint_url = endpoint_url
+        self.skew = skew
+
+    async def __call__(self, scope, receive, send) -> None:
+        request_id = str(uuid.uuid4())
+        headers: dict[str, str] = {}
+        for name, value in scope["headers"]:
+            key = name.decode("latin-1").lower()
+            text = value.decode("latin-1")
+            headers[key] = f"{headers[key]},{text}" if key in headers else text
+        body = await _read_body(receive)
+        response = await self._respond(scope, headers, body, request_id)
+        await send(
+            {
+                "type": "http.response.start",
+                "status": response.status,
+                "headers": [*response.headers, (b"content-length", str(len(response.body)).encode())],
+            }
+        )
+        await send({"type": "http.response.body", "body": response.body})
+
+    async def _respond(self, scope, headers: dict[str, str], body: bytes | None, request_id: str) -> WireResponse:
+        raw_query = scope.get("query_string", b"").decode("latin-1")
+        query = dict(parse_qsl(raw_query, keep_blank_values=True))
+        call = None
+        try:
+            if body is None:
+                raise ServiceError("RequestEntityTooLarge", "Request body is larger than 16 MiB.", 413)
+            signed = sigv4.read_signature(headers, query)
+            call = self._route(signed.service, headers, query, body)
+            ctx = self._authenticate(signed, scope, headers, raw_query, body, request_id)
+            operation = operation_model(call.service, call.operation)
+            if operation is None:
+                raise _unknown_operation(call)
+            params = (
+                json_protocol.parse(operation, body)
+                if call.protocol == "json"
+                else query_protocol.parse(operation, call.params or {})
+            )
+            validate(operation.input_shape, params, _VALIDATION_CODES.get(call.service, "ValidationError"))
+            result = await self._invoke(call, operation, ctx, params)
+            if call.protocol == "json":
+                return json_protocol.serialize(operation, result, request_id)
+            return query_protocol.serialize(operation, result, request_id)
+        except ServiceError as err:
+            return self._error(call, err, headers, request_id)
+        except Exception:
+            log.exception("request %s failed", request_id)
+            err = ServiceError("InternalFailure", "The request processing has failed because of an unknown error.",
+                               500, sender_fault=False)
+            return self._error(call, err, headers, request_id)
+
+    def _route(self, signed_service: str, headers: dict[str, str], query: dict[str, str], body: bytes) -> _Call:
+        target = headers.get("x-amz-target")
+        if target:
+            prefix, _, operation = target.partition(".")
+            service = self.by_target.get(prefix)
+            if service is None:
+                raise ServiceError("UnknownOperationException", f"Unknown target '{target}'.")
+            return _Call(service, operation, "json")
+        params = dict(query)
+        if headers.get("content-type", "").startswith(_FORM):
+            try:
+                params.update(parse_qsl(body.decode(), keep_blank_values=True))
+            except UnicodeDecodeError:
+                raise ServiceError("MalformedQueryString", "The request body is not valid UTF-8.") from None
+        for key in [k for k in params if k.startswith("X-Amz-")]:
+            del params[key]
+        action = params.pop("Action", None)
+        params.pop("Version", None)
+        if signed_service not in self.services or service_model(signed_service).protocol != "query":
+            raise ServiceError(
+                "InvalidAction", f"This endpoint does not serve the '{signed_service}' service by Query."
+            )
+        if not action:
+            raise ServiceError("MissingAction", "Missing Action")
+        return _Call(signed_service, action, "query", params)
+
+    def _authenticate(self, signed, scope, headers, raw_query: str, body: bytes, request_id: str) -> RequestContext:
+        credential = self.credentials.lookup(signed.access_key_id)
+        if credential is None:
+            raise sigv4.AuthError("unknown-key", "The security token included in the request is invalid.")
+        sigv4.check_freshness(signed, self.skew)
+        raw_path = scope.get("raw_path", b"/").decode("latin-1").split("?", 1)[0]
+        sigv4.verify(signed, credential.secret_access_key, scope["method"], raw_path, raw_query, headers, body)
+        if credential.session_token is not None:
+            if signed.security_token != credential.session_token:
+                raise sigv4.AuthError("unknown-key", "The security token included in the request is invalid.")
+            if credential.expires is not None and credential.expires < time.time():
+                raise sigv4.AuthError("expired-token", "The security token included in the request is expired")
+        return RequestContext(
+            account_id=credential.account_id,
+            region=signed.region,
+            principal_arn=credential.principal_arn,
+            access_key_id=credential.access_key_id,
+            request_id=request_id,
+            endpoint_url=self.endpoint_url,
+        )
+
+    async def _invoke(self, call: _Call, operation: OperationModel, ctx: RequestContext, params: dict):
+        method = getattr(self.services[call.service].provider, call.operation, None)
+        if method is None:
+            raise ServiceError(
+                "NotImplementedException",
+                f"Selfmaker does not implement {operation.service_model.service_id} operation "
+                f"{call.operation} yet.",
+                400,
+            )
+        result = method(ctx, params)
+        if inspect.isawaitable(result):
+            result = await result
+        return result
+
+    def _error(self, call: _Call | None, err: ServiceError, headers: dict[str, str], request_id: str) -> WireResponse:
+        protocol = call.protocol if call else ("json" if "x-amz-target" in headers else "query")
+        if protocol == "json":
+            return json_protocol.error(err, request_id)
+        if isinstance(err, sigv4.AuthError):
+            err = err.for_query()
+        namespace = service_model(call.service).metadata.get("xmlNamespace", "") if call else ""
+        return query_protocol.error(err, request_id, namespace)
+
+
+def _unknown_operation(call: _Call) -> ServiceError:
+    if call.protocol == "json":
+        return ServiceError("UnknownOperationException", f"Unknown operation '{call.operation}'.")
+    version = service_model(call.service).api_version
+    return ServiceError("InvalidAction", f"Could not find operation {call.operation} for version {version}")
+
+
+async def _read_body(receive) -> bytes | None:
+    chunks, size = [], 0
+    while True:
+        message = await receive()
+        chunk = message.get("body", b"")
+        size += len(chunk)
+        if size > MAX_BODY:
+            return None
+        chunks.append(chunk)
+        if not message.get("more_body"):
+            return b"".join(chunks)

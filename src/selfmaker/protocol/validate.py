@@ -1,0 +1,97 @@
+"""Validate parsed input against an operation's input shape, answering as AWS does.
+
+AWS reports every constraint a request breaks in one message:
+``2 validation errors detected: Value 'x' at 'notebookInstanceName' failed to satisfy constraint:
+Member must satisfy regular expression pattern: ^…; Value null at 'roleArn' failed to …``.
+"""
+
+from __future__ import annotations
+
+import re
+from functools import cache
+
+from botocore.model import Shape, StructureShape
+
+from selfmaker.services.base import ServiceError
+
+
+@cache
+def _compiled(pattern: str) -> re.Pattern | None:
+    # Model patterns are Java regexes; the ones our operations use are valid Python too. A pattern
+    # Python cannot compile (\p{…} classes) is skipped rather than wrongly rejecting input.
+    try:
+        return re.compile(pattern, re.DOTALL)
+    except re.error:
+        return None
+
+
+def _member_path(prefix: str, name: str) -> str:
+    name = name[:1].lower() + name[1:]
+    return f"{prefix}.{name}" if prefix else name
+
+
+def validate(shape: StructureShape | None, params: dict, code: str = "ValidationException") -> None:
+    """Raise ServiceError(code) naming every broken constraint; ``code`` is the service's word for it."""
+    if shape is None:
+        return
+    problems: list[str] = []
+    _check_structure(shape, params, "", problems)
+    if problems:
+        count = len(problems)
+        noun = "error" if count == 1 else "errors"
+        raise ServiceError(code, f"{count} validation {noun} detected: " + "; ".join(problems))
+
+
+def _fail(problems: list[str], value, path: str, constraint: str) -> None:
+    shown = "null" if value is None else f"'{value}'"
+    problems.append(f"Value {shown} at '{path}' failed to satisfy constraint: {constraint}")
+
+
+def _check_structure(shape: StructureShape, value: dict, prefix: str, problems: list[str]) -> None:
+    for name in shape.required_members:
+        if value.get(name) is None:
+            _fail(problems, None, _member_path(prefix, name), "Member must not be null")
+    for name, member in shape.members.items():
+        if name in value and value[name] is not None:
+            _check(member, value[name], _member_path(prefix, name), problems)
+
+
+def _check(shape: Shape, value, path: str, problems: list[str]) -> None:
+    meta = shape.metadata
+    kind = shape.type_name
+    if kind == "structure":
+        _check_structure(shape, value, path, problems)
+        return
+    if kind == "list":
+        _check_size(meta, len(value), value, path, problems)
+        for index, item in enumerate(value, start=1):
+            _check(shape.member, item, f"{path}.{index}.member", problems)
+        return
+    if kind == "map":
+        _check_size(meta, len(value), value, path, problems)
+        for key, item in value.items():
+            _check(shape.key, key, f"{path}.key", problems)
+            _check(shape.value, item, f"{path}.{key}.value", problems)
+        return
+    if kind == "string":
+        _check_size(meta, len(value), value, path, problems)
+        enum = meta.get("enum")
+        if enum and value not in enum:
+            _fail(problems, value, path, f"Member must satisfy enum value set: [{', '.join(enum)}]")
+        pattern = meta.get("pattern")
+        if pattern and (compiled := _compiled(pattern)) is not None and not compiled.fullmatch(value):
+            shown = pattern if pattern.startswith("^") else "^" + pattern
+            _fail(problems, value, path, f"Member must satisfy regular expression pattern: {shown}")
+        return
+    if kind in ("integer", "long", "float", "double"):
+        if "min" in meta and value < meta["min"]:
+            _fail(problems, value, path, f"Member must have value greater than or equal to {meta['min']}")
+        if "max" in meta and value > meta["max"]:
+            _fail(problems, value, path, f"Member must have value less than or equal to {meta['max']}")
+
+
+def _check_size(meta: dict, size: int, value, path: str, problems: list[str]) -> None:
+    if "min" in meta and size < meta["min"]:
+        _fail(problems, value, path, f"Member must have length greater than or equal to {meta['min']}")
+    if "max" in meta and size > meta["max"]:
+        _fail(problems, value, path, f"Member must have length less than or equal to {meta['max']}")

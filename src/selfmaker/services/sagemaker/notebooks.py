@@ -1,0 +1,276 @@
+"""SageMaker notebook-instance operations: the API face of the state machine."""
+
+from __future__ import annotations
+
+import secrets
+import time
+
+from sqlalchemy import Engine, delete, insert, select, update
+from sqlalchemy.exc import IntegrityError
+
+from selfmaker.config import Settings
+from selfmaker.domain import notebook_states as st
+from selfmaker.domain.instance_types import InstanceType
+from selfmaker.runtime.gpus import count_gpus
+from selfmaker.services.base import RequestContext, ServiceError, validation_error
+from selfmaker.services.pagination import page
+from selfmaker.services.sagemaker.common import arn, in_time_window, write_tags
+from selfmaker.services.sagemaker.orchestrator import NotebookOrchestrator, notebook_base_path
+from selfmaker.store.tables import lifecycle_configs, notebook_instances, notebook_tokens
+
+# Members of Create/UpdateNotebookInstance kept as they were given and echoed by Describe.
+_ECHOED = (
+    "SubnetId", "KmsKeyId", "AcceleratorTypes", "DefaultCodeRepository",
+    "AdditionalCodeRepositories", "InstanceMetadataServiceConfiguration", "IpAddressType",
+)
+_DEFAULTS = {
+    "DirectInternetAccess": "Enabled",
+    "RootAccess": "Enabled",
+    "PlatformIdentifier": "notebook-al2-v3",
+    "InstanceMetadataServiceConfiguration": {"MinimumInstanceMetadataServiceVersion": "2"},
+}
+_SORT_KEYS = {"Name": "name", "CreationTime": "creation_time", "Status": "status"}
+
+
+class NotebookInstances:
+    engine: Engine
+    settings: Settings
+    catalogue: dict[str, InstanceType]
+    orchestrator: NotebookOrchestrator
+
+    # --- lookups ------------------------------------------------------------------------------------
+
+    def _instance(self, ctx: RequestContext, name: str):
+        with self.engine.connect() as conn:
+            row = conn.execute(
+                select(notebook_instances).where(
+                    notebook_instances.c.account_id == ctx.account_id,
+                    notebook_instances.c.region == ctx.region,
+                    notebook_instances.c.name == name,
+                )
+            ).first()
+        if row is None:
+            raise validation_error("RecordNotFound")
+        return row
+
+    def _url(self, ctx: RequestContext, name: str) -> str:
+        # Like SageMaker's Url: host and path, no scheme.
+        return ctx.endpoint_url.split("://", 1)[-1] + notebook_base_path(ctx.account_id, ctx.region, name)
+
+    def _instance_type(self, name: str) -> InstanceType:
+        kind = self.catalogue.get(name)
+        if kind is None:
+            offered = ", ".join(sorted(self.catalogue))
+            raise validation_error(
+                f"Instance type {name} is not offered by this Selfmaker server. Offered types: {offered}."
+            )
+        if kind.gpus > count_gpus():
+            raise ServiceError(
+                "ResourceLimitExceeded",
+                f"{name} needs {kind.gpus} GPU(s) ({kind.gpu_model}), but this Selfmaker host has "
+                f"{count_gpus()}. Choose a CPU instance type such as ml.t3.medium, or run Selfmaker on a "
+                "host with GPUs.",
+            )
+        return kind
+
+    def _lifecycle_config_exists(self, ctx: RequestContext, name: str) -> None:
+        with self.engine.connect() as conn:
+            found = conn.execute(
+                select(lifecycle_configs.c.name).where(
+                    lifecycle_configs.c.account_id == ctx.account_id,
+                    lifecycle_configs.c.region == ctx.region,
+                    lifecycle_configs.c.name == name,
+                )
+            ).first()
+        if found is None:
+            raise validation_error(
+                f"Unable to find Notebook Instance Lifecycle Config "
+                f"({arn(ctx, 'notebook-instance-lifecycle-config', name)})"
+            )
+
+    def _set_status(self, instance_id: str, status: str, **values) -> None:
+        with self.engine.begin() as conn:
+            conn.execute(
+                update(notebook_instances)
+                .where(notebook_instances.c.instance_id == instance_id)
+                .values(status=status, last_modified_time=time.time(), **values)
+            )
+
+    # --- operations ---------------------------------------------------------------------------------
+
+    def CreateNotebookInstance(self, ctx: RequestContext, params: dict) -> dict:
+        name = params["NotebookInstanceName"]
+        self._instance_type(params["InstanceType"])
+        if params.get("LifecycleConfigName"):
+            self._lifecycle_config_exists(ctx, params["LifecycleConfigName"])
+        instance_arn = arn(ctx, "notebook-instance", name)
+        settings = {**_DEFAULTS, **{key: params[key] for key in (*_ECHOED, *_DEFAULTS) if key in params}}
+        if "SecurityGroupIds" in params:
+            settings["SecurityGroups"] = params["SecurityGroupIds"]  # Describe's name for them
+        now = time.time()
+        instance_id = "nb-" + secrets.token_hex(6)
+        try:
+            with self.engine.begin() as conn:
+                conn.execute(
+                    insert(notebook_instances).values(
+                        instance_id=instance_id,
+                        account_id=ctx.account_id,
+                        region=ctx.region,
+                        name=name,
+                        arn=instance_arn,
+                        status=st.PENDING,
+                        instance_type=params["InstanceType"],
+                        role_arn=params["RoleArn"],
+                        lifecycle_config_name=params.get("LifecycleConfigName"),
+                        volume_size_gb=params.get("VolumeSizeInGB", 5),
+                        settings=settings,
+                        on_create_done=False,
+                        creation_time=now,
+                        last_modified_time=now,
+                    )
+                )
+                write_tags(conn, instance_arn, params.get("Tags", []))
+        except IntegrityError:
+            raise validation_error(f"Cannot create a duplicate Notebook Instance ({instance_arn})") from None
+        self.orchestrator.start(instance_id)
+        return {"NotebookInstanceArn": instance_arn}
+
+    def DescribeNotebookInstance(self, ctx: RequestContext, params: dict) -> dict:
+        row = self._instance(ctx, params["NotebookInstanceName"])
+        return {
+            "NotebookInstanceArn": row.arn,
+            "NotebookInstanceName": row.name,
+            "NotebookInstanceStatus": row.status,
+            "FailureReason": row.failure_reason,
+            "Url": self._url(ctx, row.name),
+            "InstanceType": row.instance_type,
+            "RoleArn": row.role_arn,
+            "NotebookInstanceLifecycleConfigName": row.lifecycle_config_name,
+            "VolumeSizeInGB": row.volume_size_gb,
+            "CreationTime": row.creation_time,
+            "LastModifiedTime": row.last_modified_time,
+            **row.settings,
+        }
+
+    def ListNotebookInstances(self, ctx: RequestContext, params: dict) -> dict:
+        with self.engine.connect() as conn:
+            rows = conn.execute(
+                select(notebook_instances).where(
+                    notebook_instances.c.account_id == ctx.account_id, notebook_instances.c.region == ctx.region
+                )
+            ).all()
+        name_contains = params.get("NameContains")
+        status = params.get("StatusEquals")
+        config_contains = params.get("NotebookInstanceLifecycleConfigNameContains")
+        repo_contains = params.get("DefaultCodeRepositoryContains")
+        repo_equals = params.get("AdditionalCodeRepositoryEquals")
+        selected = [
+            row
+            for row in rows
+            if (not name_contains or name_contains.lower() in row.name.lower())
+            and (not status or row.status == status)
+            and (not config_contains or config_contains in (row.lifecycle_config_name or ""))
+            and (not repo_contains or repo_contains in (row.settings.get("DefaultCodeRepository") or ""))
+            and (not repo_equals or repo_equals in (row.settings.get("AdditionalCodeRepositories") or []))
+            and in_time_window(row.creation_time, params, "CreationTimeBefore", "CreationTimeAfter")
+            and in_time_window(row.last_modified_time, params, "LastModifiedTimeBefore", "LastModifiedTimeAfter")
+        ]
+        sort_key = _SORT_KEYS[params.get("SortBy", "Name")]
+        selected.sort(key=lambda row: getattr(row, sort_key), reverse=params.get("SortOrder") == "Descending")
+        items, token = page(selected, params.get("MaxResults"), params.get("NextToken"))
+        return {
+            "NotebookInstances": [
+                {
+                    "NotebookInstanceName": row.name,
+                    "NotebookInstanceArn": row.arn,
+                    "NotebookInstanceStatus": row.status,
+                    "Url": self._url(ctx, row.name),
+                    "InstanceType": row.instance_type,
+                    "CreationTime": row.creation_time,
+                    "LastModifiedTime": row.last_modified_time,
+                    "NotebookInstanceLifecycleConfigName": row.lifecycle_config_name,
+                    "DefaultCodeRepository": row.settings.get("DefaultCodeRepository"),
+                    "AdditionalCodeRepositories": row.settings.get("AdditionalCodeRepositories"),
+                }
+                for row in items
+            ],
+            "NextToken": token,
+        }
+
+    def StartNotebookInstance(self, ctx: RequestContext, params: dict) -> dict:
+        row = self._instance(ctx, params["NotebookInstanceName"])
+        st.require_transition(row.status, st.PENDING, row.arn)
+        self._instance_type(row.instance_type)  # the host may have lost its GPU since
+        self._set_status(row.instance_id, st.PENDING, failure_reason=None)
+        self.orchestrator.start(row.instance_id)
+        return {}
+
+    def StopNotebookInstance(self, ctx: RequestContext, params: dict) -> dict:
+        row = self._instance(ctx, params["NotebookInstanceName"])
+        st.require_transition(row.status, st.STOPPING, row.arn)
+        self._set_status(row.instance_id, st.STOPPING)
+        self.orchestrator.stop(row.instance_id)
+        return {}
+
+    def DeleteNotebookInstance(self, ctx: RequestContext, params: dict) -> dict:
+        row = self._instance(ctx, params["NotebookInstanceName"])
+        st.require_transition(row.status, st.DELETING, row.arn)
+        self._set_status(row.instance_id, st.DELETING)
+        self.orchestrator.delete(row.instance_id)
+        return {}
+
+    def UpdateNotebookInstance(self, ctx: RequestContext, params: dict) -> dict:
+        row = self._instance(ctx, params["NotebookInstanceName"])
+        st.require_transition(row.status, st.UPDATING, row.arn)
+        values: dict = {}
+        settings = dict(row.settings)
+        if "InstanceType" in params:
+            self._instance_type(params["InstanceType"])
+            values["instance_type"] = params["InstanceType"]
+        if "RoleArn" in params:
+            values["role_arn"] = params["RoleArn"]
+        if params.get("DisassociateLifecycleConfig"):
+            values["lifecycle_config_name"] = None
+        elif params.get("LifecycleConfigName"):
+            self._lifecycle_config_exists(ctx, params["LifecycleConfigName"])
+            values["lifecycle_config_name"] = params["LifecycleConfigName"]
+        if "VolumeSizeInGB" in params:
+            if params["VolumeSizeInGB"] < row.volume_size_gb:
+                raise validation_error(
+                    f"VolumeSizeInGB can only grow: the volume of Notebook Instance ({row.arn}) is "
+                    f"{row.volume_size_gb} GB, which is more than {params['VolumeSizeInGB']} GB."
+                )
+            values["volume_size_gb"] = params["VolumeSizeInGB"]
+        for key in ("AcceleratorTypes", "DefaultCodeRepository", "AdditionalCodeRepositories", "RootAccess",
+                    "InstanceMetadataServiceConfiguration", "IpAddressType"):
+            if key in params:
+                settings[key] = params[key]
+        for flag, key in (
+            ("DisassociateAcceleratorTypes", "AcceleratorTypes"),
+            ("DisassociateDefaultCodeRepository", "DefaultCodeRepository"),
+            ("DisassociateAdditionalCodeRepositories", "AdditionalCodeRepositories"),
+        ):
+            if params.get(flag):
+                settings.pop(key, None)
+        # Updating is a real, visible state; the orchestrator returns the instance to Stopped.
+        self._set_status(row.instance_id, st.UPDATING, settings=settings, **values)
+        self.orchestrator.finish_update(row.instance_id)
+        return {}
+
+    def CreatePresignedNotebookInstanceUrl(self, ctx: RequestContext, params: dict) -> dict:
+        row = self._instance(ctx, params["NotebookInstanceName"])
+        token = secrets.token_urlsafe(32)
+        with self.engine.begin() as conn:
+            conn.execute(
+                insert(notebook_tokens).values(
+                    token=token,
+                    instance_id=row.instance_id,
+                    expires=time.time() + self.settings.presigned_url_ttl,
+                    session_seconds=params.get("SessionExpirationDurationInSeconds", 43200),
+                    used=False,
+                )
+            )
+            # Spent and stale tokens have no use; keep the table small.
+            conn.execute(delete(notebook_tokens).where(notebook_tokens.c.expires < time.time()))
+        base = ctx.endpoint_url + notebook_base_path(ctx.account_id, ctx.region, row.name)
+        return {"AuthorizedUrl": f"{base}auth?authToken={token}"}

@@ -1,0 +1,224 @@
+"""Drives notebook instances through the runtime, one background task per transition.
+
+The API persists the state it enters (Pending, Stopping, Deleting) before anything acts on it; this
+class then makes it true and records the outcome. On server start, ``reconcile`` reads the store and
+brings the world back in line: re-adopt sandboxes that kept running, restart those that did not, and
+finish any stop or delete that was under way.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import logging
+import shutil
+import time
+from pathlib import Path
+
+from sqlalchemy import Engine, delete, select, update
+
+from selfmaker.config import Settings
+from selfmaker.domain import notebook_states as st
+from selfmaker.domain.instance_types import InstanceType
+from selfmaker.runtime.base import Endpoint, InstanceSpec, LifecycleFailure, LogSink, Runtime
+from selfmaker.store.tables import (
+    lifecycle_configs,
+    notebook_instances,
+    notebook_sessions,
+    notebook_tokens,
+    tags,
+)
+
+log = logging.getLogger("selfmaker.notebooks")
+
+LOG_GROUP = "/aws/sagemaker/NotebookInstances"
+
+
+def notebook_base_path(account_id: str, region: str, name: str) -> str:
+    return f"/notebook/{account_id}/{region}/{name}/"
+
+
+class NotebookOrchestrator:
+    def __init__(
+        self, engine: Engine, runtime: Runtime, logs, settings: Settings, catalogue: dict[str, InstanceType]
+    ):
+        self.engine = engine
+        self.catalogue = catalogue
+        self.runtime = runtime
+        self.logs = logs
+        self.settings = settings
+        self._tasks: dict[str, asyncio.Task] = {}
+
+    # --- entry points (called by the API after it persisted the new state) ---------------------
+
+    def start(self, instance_id: str) -> None:
+        self._spawn(instance_id, self._start(instance_id))
+
+    def stop(self, instance_id: str) -> None:
+        self._spawn(instance_id, self._stop(instance_id))
+
+    def delete(self, instance_id: str) -> None:
+        self._spawn(instance_id, self._delete(instance_id))
+
+    def finish_update(self, instance_id: str) -> None:
+        self._spawn(instance_id, self._finish_update(instance_id))
+
+    def endpoint(self, instance_id: str) -> Endpoint | None:
+        return self.runtime.endpoint(instance_id)
+
+    def volume_dir(self, instance_id: str) -> Path:
+        return self.settings.data_dir / "volumes" / instance_id
+
+    async def reconcile(self) -> None:
+        with self.engine.connect() as conn:
+            rows = conn.execute(select(notebook_instances)).all()
+        for row in rows:
+            if row.status == st.IN_SERVICE:
+                endpoint = await self.runtime.adopt(self._spec(row, first_start=False), self._sink(row))
+                if endpoint is None:
+                    log.info("%s was InService but its sandbox is gone: starting it again", row.name)
+                    self._set(row.instance_id, status=st.PENDING)
+                    self.start(row.instance_id)
+            elif row.status == st.PENDING:
+                await self.runtime.stop(row.instance_id)  # a start cut short: begin it anew
+                self.start(row.instance_id)
+            elif row.status == st.STOPPING:
+                self.stop(row.instance_id)
+            elif row.status == st.DELETING:
+                self.delete(row.instance_id)
+            elif row.status == st.UPDATING:
+                self._set(row.instance_id, status=st.STOPPED)
+
+    async def close(self) -> None:
+        for task in list(self._tasks.values()):
+            task.cancel()
+        await asyncio.gather(*self._tasks.values(), return_exceptions=True)
+        await self.runtime.close()
+
+    async def wait_idle(self) -> None:
+        """Wait for the transitions under way (tests and the CLI use it)."""
+        while self._tasks:
+            await asyncio.gather(*list(self._tasks.values()), return_exceptions=True)
+
+    # --- transitions ------------------------------------------------------------------------------
+
+    def _spawn(self, instance_id: str, work) -> None:
+        task = asyncio.get_running_loop().create_task(work)
+        self._tasks[instance_id] = task
+
+        def forget(done: asyncio.Task) -> None:
+            if self._tasks.get(instance_id) is done:
+                del self._tasks[instance_id]
+
+        task.add_done_callback(forget)
+
+    async def _start(self, instance_id: str) -> None:
+        row = self._row(instance_id)
+        if row is None:
+            return
+        first_start = not row.on_create_done
+        spec = self._spec(row, first_start)
+        if first_start:
+            # Persisted before it runs: OnCreate runs once, even if the server dies during it.
+            self._set(instance_id, on_create_done=True)
+        try:
+            await self.runtime.start(spec, self._sink(row))
+        except LifecycleFailure as failure:
+            self._set(instance_id, status=st.FAILED, failure_reason=failure.reason)
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:  # the runtime broke: say so on the instance rather than hang in Pending
+            log.exception("starting %s failed", row.name)
+            await self.runtime.stop(instance_id)
+            self._set(instance_id, status=st.FAILED, failure_reason=f"The notebook instance could not start: {exc}")
+        else:
+            self._set(instance_id, status=st.IN_SERVICE, failure_reason=None)
+
+    async def _stop(self, instance_id: str) -> None:
+        await self.runtime.stop(instance_id)
+        self._set(instance_id, status=st.STOPPED)
+
+    async def _finish_update(self, instance_id: str) -> None:
+        # Nothing runs while Stopped, so an update is only the store's; the volume grows on next start.
+        self._set(instance_id, status=st.STOPPED)
+
+    async def _delete(self, instance_id: str) -> None:
+        row = self._row(instance_id)
+        await self.runtime.stop(instance_id)
+        shutil.rmtree(self.volume_dir(instance_id), ignore_errors=True)
+        with self.engine.begin() as conn:
+            if row is not None:
+                conn.execute(delete(tags).where(tags.c.resource_arn == row.arn))
+            conn.execute(delete(notebook_tokens).where(notebook_tokens.c.instance_id == instance_id))
+            conn.execute(delete(notebook_sessions).where(notebook_sessions.c.instance_id == instance_id))
+            conn.execute(delete(notebook_instances).where(notebook_instances.c.instance_id == instance_id))
+
+    # --- helpers ----------------------------------------------------------------------------------
+
+    def _row(self, instance_id: str):
+        with self.engine.connect() as conn:
+            return conn.execute(
+                select(notebook_instances).where(notebook_instances.c.instance_id == instance_id)
+            ).first()
+
+    def _set(self, instance_id: str, **values) -> None:
+        if "status" in values:
+            values["last_modified_time"] = time.time()
+        with self.engine.begin() as conn:
+            conn.execute(
+                update(notebook_instances).where(notebook_instances.c.instance_id == instance_id).values(**values)
+            )
+
+    def _scripts(self, row) -> tuple[str | None, str | None, str]:
+        if not row.lifecycle_config_name:
+            return None, None, ""
+        with self.engine.connect() as conn:
+            config = conn.execute(
+                select(lifecycle_configs).where(
+                    lifecycle_configs.c.account_id == row.account_id,
+                    lifecycle_configs.c.region == row.region,
+                    lifecycle_configs.c.name == row.lifecycle_config_name,
+                )
+            ).first()
+        if config is None:
+            return None, None, ""
+        return _decode(config.on_create), _decode(config.on_start), config.arn
+
+    def _spec(self, row, first_start: bool) -> InstanceSpec:
+        on_create, on_start, lifecycle_arn = self._scripts(row)
+        volume = self.volume_dir(row.instance_id)
+        volume.mkdir(parents=True, exist_ok=True)
+        region = row.region
+        return InstanceSpec(
+            instance_id=row.instance_id,
+            name=row.name,
+            arn=row.arn,
+            volume_dir=volume,
+            base_url=notebook_base_path(row.account_id, region, row.name),
+            on_create=on_create,
+            on_start=on_start,
+            first_start=first_start,
+            lifecycle_arn=lifecycle_arn,
+            lifecycle_timeout=self.settings.lifecycle_timeout,
+            gpus=self.catalogue[row.instance_type].gpus if row.instance_type in self.catalogue else 0,
+            env={
+                "AWS_REGION": region,
+                "AWS_DEFAULT_REGION": region,
+                "AWS_ENDPOINT_URL": self.settings.endpoint_url,
+            },
+            metadata={"ResourceArn": row.arn, "ResourceName": row.name},
+        )
+
+    def _sink(self, row) -> LogSink:
+        account, region, name = row.account_id, row.region, row.name
+
+        async def sink(suffix: str, events: list[tuple[int, str]]) -> None:
+            await self.logs.append(account, region, LOG_GROUP, f"{name}/{suffix}", events)
+
+        return sink
+
+
+def _decode(scripts: list[dict]) -> str | None:
+    if not scripts:
+        return None
+    return base64.b64decode(scripts[0]["Content"]).decode("utf-8", errors="replace")

@@ -1,0 +1,26 @@
+"""The SageMaker service: notebook instances, their lifecycle configurations, and tags."""
+
+from __future__ import annotations
+
+from sqlalchemy import Engine
+
+from selfmaker.config import Settings
+from selfmaker.domain.instance_types import InstanceType
+from selfmaker.services.sagemaker.lifecycle_configs import LifecycleConfigs
+from selfmaker.services.sagemaker.notebooks import NotebookInstances
+from selfmaker.services.sagemaker.orchestrator import NotebookOrchestrator
+from selfmaker.services.sagemaker.tags import Tags
+
+
+class SageMakerService(NotebookInstances, LifecycleConfigs, Tags):
+    def __init__(
+        self,
+        engine: Engine,
+        settings: Settings,
+        catalogue: dict[str, InstanceType],
+        orchestrator: NotebookOrchestrator,
+    ):
+        self.engine = engine
+        self.settings = settings
+        self.catalogue = catalogue
+        self.orchestrator = orchestrator

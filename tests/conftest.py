@@ -1,0 +1,131 @@
+"""Test fixtures: a real Selfmaker server process, driven by boto3 and the AWS CLI."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import boto3
+import httpx
+import pytest
+from botocore.config import Config
+
+ROOT_KEY = "AKIATESTROOT00000001"
+ROOT_SECRET = "test-root-secret-access-key-0000000000001"
+ACCOUNT = "123456789012"
+REGION = "us-east-1"
+VENV_BIN = Path(sys.executable).parent
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class ServerProcess:
+    """``selfmaker up`` in a subprocess, with its own data dir and AWS config files."""
+
+    def __init__(self, data_dir: Path, home: Path, lifecycle_timeout: float = 300.0):
+        self.data_dir = data_dir
+        self.port = free_port()
+        self.endpoint_url = f"http://127.0.0.1:{self.port}"
+        self.region = REGION
+        self.access_key_id = ROOT_KEY
+        self.secret_access_key = ROOT_SECRET
+        self.account_id = ACCOUNT
+        home.mkdir(parents=True, exist_ok=True)
+        self.env = {
+            **os.environ,
+            "HOME": str(home),
+            "AWS_CONFIG_FILE": str(home / ".aws" / "config"),
+            "AWS_SHARED_CREDENTIALS_FILE": str(home / ".aws" / "credentials"),
+            "SELFMAKER_ROOT_ACCESS_KEY_ID": ROOT_KEY,
+            "SELFMAKER_ROOT_SECRET_ACCESS_KEY": ROOT_SECRET,
+            "SELFMAKER_ACCOUNT_ID": ACCOUNT,
+            "SELFMAKER_LIFECYCLE_TIMEOUT": str(lifecycle_timeout),
+            "PATH": f"{VENV_BIN}:{os.environ.get('PATH', '')}",
+        }
+        for key in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_PROFILE",
+                    "AWS_DEFAULT_REGION", "AWS_REGION", "AWS_ENDPOINT_URL"):
+            self.env.pop(key, None)
+        self.proc: subprocess.Popen | None = None
+
+    def start(self) -> ServerProcess:
+        log = (self.data_dir.parent / "server.log").open("ab")
+        self.proc = subprocess.Popen(
+            [str(VENV_BIN / "selfmaker"), "up", "--port", str(self.port), "--data-dir", str(self.data_dir)],
+            env=self.env, stdout=log, stderr=subprocess.STDOUT,
+        )
+        deadline = time.time() + 30
+        while time.time() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"selfmaker up exited with {self.proc.returncode}; see {log.name}")
+            try:
+                if httpx.get(f"{self.endpoint_url}/_selfmaker/health", timeout=1).status_code == 200:
+                    return self
+            except httpx.TransportError:
+                time.sleep(0.1)
+        raise RuntimeError("selfmaker up did not answer within 30 s")
+
+    def kill(self, sig: int = signal.SIGKILL) -> None:
+        if self.proc and self.proc.poll() is None:
+            self.proc.send_signal(sig)
+            self.proc.wait(timeout=30)
+
+    def client(self, service: str, **overrides):
+        return boto3.client(
+            service,
+            endpoint_url=self.endpoint_url,
+            region_name=overrides.pop("region_name", self.region),
+            aws_access_key_id=overrides.pop("aws_access_key_id", self.access_key_id),
+            aws_secret_access_key=overrides.pop("aws_secret_access_key", self.secret_access_key),
+            config=Config(retries={"max_attempts": 1}, **overrides),
+        )
+
+    def aws(self, *args: str, check: bool = True) -> subprocess.CompletedProcess:
+        """The AWS CLI through the profile that ``selfmaker up`` wrote."""
+        result = subprocess.run(
+            [str(VENV_BIN / "aws"), "--profile", "selfmaker", "--output", "json", *args],
+            env=self.env, capture_output=True, text=True, timeout=120,
+        )
+        if check and result.returncode != 0:
+            raise AssertionError(f"aws {' '.join(args)} failed: {result.stderr}")
+        return result
+
+    def aws_json(self, *args: str) -> dict:
+        return json.loads(self.aws(*args).stdout or "{}")
+
+
+def _stop_everything(server: ServerProcess) -> None:
+    """Stop the server and every sandbox it left running (they outlive the server by design)."""
+    server.kill(signal.SIGTERM)
+    for state in (server.data_dir / "run").glob("*/state.json"):
+        try:
+            pid = json.loads(state.read_text()).get("pid")
+            if pid:
+                os.killpg(pid, signal.SIGKILL)
+        except (OSError, ValueError):
+            pass
+
+
+@pytest.fixture(scope="session")
+def server(tmp_path_factory) -> ServerProcess:
+    base = tmp_path_factory.mktemp("selfmaker")
+    proc = ServerProcess(base / "data", base / "home", lifecycle_timeout=3).start()
+    yield proc
+    _stop_everything(proc)
+
+
+@pytest.fixture
+def fresh_server(tmp_path) -> ServerProcess:
+    """A server of one's own, for tests that kill and restart it."""
+    proc = ServerProcess(tmp_path / "data", tmp_path / "home", lifecycle_timeout=3).start()
+    yield proc
+    _stop_everything(proc)
