@@ -64,7 +64,7 @@ def test_unsigned_and_tampered_requests_are_refused(server):
 
 
 def test_presigned_query_string_is_accepted_and_checked(server):
-    url = server.client("sts").generate_presigned_url("get_caller_identity", ExpiresIn=60)
+    url = server.client("sts").generate_presigned_url("get_caller_identity", ExpiresIn=60, HttpMethod="GET")
     reply = httpx.get(url)
     assert reply.status_code == 200, reply.text
     assert f"<Account>{server.account_id}</Account>" in reply.text

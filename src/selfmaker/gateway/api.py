@@ -86,6 +86,10 @@ class ApiHandler:
                 raise ServiceError("RequestEntityTooLarge", "Request body is larger than 16 MiB.", 413)
             signed = sigv4.read_signature(headers, query)
             call = self._route(signed.service, headers, query, body)
+            if call.service != signed.service:
+                raise sigv4.AuthError(
+                    "signature", f"Credential should be scoped to correct service: '{call.service}'."
+                )
             ctx = self._authenticate(signed, scope, headers, raw_query, body, request_id)
             operation = operation_model(call.service, call.operation)
             if operation is None:

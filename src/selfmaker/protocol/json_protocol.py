@@ -25,7 +25,7 @@ def parse(operation: OperationModel, body: bytes) -> dict:
     else:
         try:
             raw = json.loads(body)
-        except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as exc:
             raise _serialization_error(f"Start of structure or map found where not expected: {exc}") from None
     if not isinstance(raw, dict):
         raise _serialization_error("Start of structure or map expected")
