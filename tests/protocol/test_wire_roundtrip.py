@@ -4,6 +4,7 @@ what we serialize botocore parses back unchanged — for shapes with lists, maps
 from __future__ import annotations
 
 import datetime
+
 import pytest
 from botocore.parsers import create_parser
 from botocore.serialize import create_serializer
@@ -22,7 +23,8 @@ QUERY_INPUTS = [
     ("sns", "SetTopicAttributes", {"TopicArn": "arn:aws:sns:us-east-1:123456789012:t", "AttributeName": "Policy",
                                    "AttributeValue": "{}"}),
     ("sns", "Subscribe", {"TopicArn": "arn:aws:sns:us-east-1:123456789012:t", "Protocol": "email",
-                          "Endpoint": "a@example.com", "Attributes": {"FilterPolicy": "{}", "RawMessageDelivery": "true"},
+                          "Endpoint": "a@example.com",
+                          "Attributes": {"FilterPolicy": "{}", "RawMessageDelivery": "true"},
                           "ReturnSubscriptionArn": True}),
     ("sts", "AssumeRole", {"RoleArn": "arn:aws:iam::123456789012:role/r", "RoleSessionName": "student",
                            "DurationSeconds": 900, "PolicyArns": [{"arn": "arn:aws:iam::aws:policy/ReadOnlyAccess"}]}),

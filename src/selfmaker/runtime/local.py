@@ -34,7 +34,6 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -322,22 +321,7 @@ class LocalRuntime:
         return "\n".join(lines) + "\n"
 
     def _jupyter_argv(self, spec: InstanceSpec, paths: _Paths) -> list[str]:
-        return [
-            self.python,
-            "-m",
-            "jupyterlab",
-            f"--ServerApp.sock={paths.socket}",
-            f"--ServerApp.base_url={spec.base_url}",
-            f"--ServerApp.root_dir={VOLUME_MOUNT}",
-            "--ServerApp.open_browser=False",
-            # Only the gateway reaches the socket; it forwards the browser's Host and Origin.
-            "--ServerApp.allow_origin=*",
-            "--ServerApp.allow_remote_access=True",
-            # No calls out to the internet from JupyterLab's pages.
-            "--LabApp.news_url=None",
-            "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate",
-            "--LabApp.extension_manager=readonly",
-        ]
+        return jupyter_command(self.python, str(paths.socket), spec.base_url, VOLUME_MOUNT)
 
     def _bwrap_argv(self, spec: InstanceSpec, paths: _Paths) -> list[str]:
         argv = [self.bwrap, "--unshare-pid", "--unshare-ipc", "--unshare-uts"]
@@ -470,6 +454,26 @@ class LocalRuntime:
 
 
 # --- helpers ---
+
+
+def jupyter_command(python: str, socket: str, base_url: str, root_dir: str) -> list[str]:
+    """JupyterLab as every instance runs it (the benchmark's bare baseline runs exactly this)."""
+    return [
+        python,
+        "-m",
+        "jupyterlab",
+        f"--ServerApp.sock={socket}",
+        f"--ServerApp.base_url={base_url}",
+        f"--ServerApp.root_dir={root_dir}",
+        "--ServerApp.open_browser=False",
+        # Only the gateway reaches the socket; it forwards the browser's Host and Origin.
+        "--ServerApp.allow_origin=*",
+        "--ServerApp.allow_remote_access=True",
+        # No calls out to the internet from JupyterLab's pages.
+        "--LabApp.news_url=None",
+        "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate",
+        "--LabApp.extension_manager=readonly",
+    ]
 
 
 def _user_env(user: str, home: str) -> dict[str, str]:
@@ -619,9 +623,15 @@ def _ns_pid(pid: int) -> int | None:
 
 
 def _group(pgid: int) -> list[int]:
-    """Processes of a process group, zombies included (their parent in the sandbox has yet to reap them)."""
+    """Live processes of a process group.
+
+    Zombies do not count: bwrap's outer process exits without reaping the sandbox's init, which then
+    waits for the host's pid 1 to reap it.
+    """
     return [
-        int(name) for name in os.listdir("/proc") if name.isdigit() and (stat := _stat(int(name))) and stat[1] == pgid
+        int(name)
+        for name in os.listdir("/proc")
+        if name.isdigit() and (stat := _stat(int(name))) and stat[1] == pgid and stat[0] != "Z"
     ]
 
 
@@ -638,29 +648,24 @@ def _running(inst: _Instance) -> bool:
 
 
 async def _kill_group(inst: _Instance) -> None:
-    """SIGTERM the sandbox's process group, give Jupyter a moment to shut down, then SIGKILL the rest.
+    """SIGTERM the sandbox's process group, give Jupyter a moment to shut down, then SIGKILL it.
 
     Inside the sandbox, bwrap's init (pid 1) waits for every process left, including ones started with
     nohup or setsid, and ignores SIGTERM; SIGKILL reaches it from outside, and its death ends the whole
-    pid namespace. The outer bwrap goes last: it reaps that init, which would otherwise be orphaned and
-    could stay a zombie where the host's pid 1 does not reap (as in many containers).
+    pid namespace.
     """
     pgid = inst.pid
     if any(_ours(pid, inst.paths) for pid in _group(pgid)):  # never signal a reused group
-        await _signal_group(pgid, signal.SIGTERM, lambda pid: pid != pgid and _ns_pid(pid) != 1)
-        await _signal_group(pgid, signal.SIGKILL, lambda pid: pid != pgid)
         with contextlib.suppress(ProcessLookupError):
-            os.killpg(pgid, signal.SIGKILL)  # the outer bwrap, unless it has ended by itself
+            os.killpg(pgid, signal.SIGTERM)
+        deadline = time.monotonic() + STOP_GRACE
+        while time.monotonic() < deadline and any(_ns_pid(pid) != 1 for pid in _group(pgid)):
+            await asyncio.sleep(POLL / 2)
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(pgid, signal.SIGKILL)
+        deadline = time.monotonic() + STOP_GRACE
+        while time.monotonic() < deadline and _group(pgid):
+            await asyncio.sleep(POLL / 2)
     if inst.popen is not None:
         with contextlib.suppress(subprocess.TimeoutExpired):
             inst.popen.wait(timeout=STOP_GRACE)
-
-
-async def _signal_group(pgid: int, sig: int, chosen: Callable[[int], bool]) -> None:
-    """Send `sig` to the chosen processes of a group; wait (STOP_GRACE at most) until they are reaped."""
-    for pid in filter(chosen, _group(pgid)):
-        with contextlib.suppress(ProcessLookupError):
-            os.kill(pid, sig)
-    deadline = time.monotonic() + STOP_GRACE
-    while time.monotonic() < deadline and any(chosen(pid) for pid in _group(pgid)):
-        await asyncio.sleep(POLL / 2)
