@@ -32,7 +32,8 @@ def free_port() -> int:
 class ServerProcess:
     """``selfmaker up`` in a subprocess, with its own data dir and AWS config files."""
 
-    def __init__(self, data_dir: Path, home: Path, lifecycle_timeout: float = 300.0):
+    def __init__(self, data_dir: Path, home: Path, lifecycle_timeout: float = 300.0,
+                 extra_env: dict[str, str] | None = None):
         self.data_dir = data_dir
         self.port = free_port()
         self.endpoint_url = f"http://127.0.0.1:{self.port}"
@@ -55,6 +56,7 @@ class ServerProcess:
         for key in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_PROFILE",
                     "AWS_DEFAULT_REGION", "AWS_REGION", "AWS_ENDPOINT_URL"):
             self.env.pop(key, None)
+        self.env.update(extra_env or {})
         self.proc: subprocess.Popen | None = None
 
     def start(self) -> ServerProcess:

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import configparser
 import os
+import time
 from pathlib import Path
 from typing import Annotated
 
 import typer
 
 from selfmaker.config import Settings
+from selfmaker.mail import DEFAULT_SENDER
 
 app = typer.Typer(help="Selfmaker: SageMaker notebook instances, self-hosted.", no_args_is_help=True)
 
@@ -51,23 +53,98 @@ def up(
     data_dir: Annotated[
         Path, typer.Option(envvar="SELFMAKER_DATA_DIR", help="Where the store, volumes and logs live.")
     ] = Path("./data"),
+    smtp_url: Annotated[str | None, typer.Option(
+        envvar="SELFMAKER_SMTP_URL", help="Send mail via smtp[s]://user:pass@host:port (else: the outbox).")] = None,
+    mail_from: Annotated[str, typer.Option(
+        envvar="SELFMAKER_MAIL_FROM", help="From address of the mail Selfmaker sends.")] = DEFAULT_SENDER,
 ) -> None:
     """Run the server in the foreground (SQLite store, local runtime)."""
     import uvicorn
 
     from selfmaker.gateway.app import build_server
+    from selfmaker.mail import open_mailer
 
-    settings = Settings(data_dir=data_dir.resolve(), host=host, port=port)
+    settings = Settings(data_dir=data_dir.resolve(), host=host, port=port, smtp_url=smtp_url, mail_from=mail_from)
+    try:
+        mail_target = open_mailer(settings.outbox_dir, settings.smtp_url, settings.mail_from).describe()
+    except ValueError as err:
+        raise typer.BadParameter(str(err), param_hint="--smtp-url/--mail-from") from None
     server = build_server(settings)
     config_path = write_aws_profile(settings, server.root.access_key_id, server.root.secret_access_key)
     typer.echo(f"Selfmaker listening on {settings.endpoint_url}  (data: {settings.data_dir})")
     typer.echo(f"AWS profile '{PROFILE}' written to {config_path}; try:")
     typer.echo(f"  aws --profile {PROFILE} sagemaker list-notebook-instances")
+    typer.echo(f"Mail goes to {mail_target}" + ("" if settings.smtp_url else "; read it with `selfmaker mail`"))
     uvicorn.run(
         server.app, host=host, port=port, log_level="warning", access_log=False, lifespan="on",
         timeout_graceful_shutdown=5,
     )
 
 
+@app.command()
+def mail(
+    data_dir: Annotated[
+        Path, typer.Option(envvar="SELFMAKER_DATA_DIR", help="The server's data directory.")
+    ] = Path("./data"),
+    show: Annotated[str | None, typer.Option(help="Show the message with this id, and its links.")] = None,
+) -> None:
+    """List the outbox: the mail kept because no SMTP server is configured, or because sending failed."""
+    from selfmaker.mail import Outbox, body_text, links
+    from selfmaker.mail.outbox import STATUS_HEADER
+
+    outbox = Outbox(Settings(data_dir=data_dir.resolve()).outbox_dir)
+    if show is not None:
+        message = outbox.get(show)
+        if message is None:
+            typer.echo(f"selfmaker mail: no message {show!r} in {outbox.directory}", err=True)
+            raise typer.Exit(1)
+        for header in ("Date", "From", "To", "Subject", STATUS_HEADER):
+            typer.echo(f"{header}: {str(message.get(header, '')).strip()}")
+        typer.echo("\n" + body_text(message).rstrip())
+        found = links(message)
+        if found:
+            typer.echo("\nLinks:")
+            for link in found:
+                typer.echo(f"  {link}")
+        return
+    entries = outbox.list()
+    if not entries:
+        typer.echo(f"The outbox is empty ({outbox.directory}).")
+        return
+    typer.echo(f"{'ID':<31}  {'TIME':<19}  {'TO':<30}  SUBJECT")
+    for entry in entries:
+        when = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(entry.time))
+        note = f"  [{entry.status}]" if entry.status.startswith("undelivered") else ""
+        typer.echo(f"{entry.id:<31}  {when:<19}  {entry.to:<30}  {entry.subject}{note}")
+    typer.echo(f"\n{len(entries)} message(s); show one with: selfmaker mail --show ID")
+
+
 if __name__ == "__main__":
     app()
+
+
+@app.command()
+def launch(
+    template: Annotated[str, typer.Argument(help="Bundled template to launch.")] = "fastai",
+    email: Annotated[str, typer.Option(help="Where to mail the Jupyter link when setup is done.")] = "",
+    instance_type: Annotated[str, typer.Option(help="Notebook instance type.")] = "ml.t3.medium",
+    stack_name: Annotated[str, typer.Option(help="Stack name (default: the template's name).")] = "",
+    profile: Annotated[str, typer.Option(help="AWS profile of the server (written by `selfmaker up`).")] = PROFILE,
+) -> None:
+    """Launch a bundled stack (the fast.ai notebook by default), follow it, and print the Jupyter link."""
+    import boto3
+    import botocore.exceptions
+
+    from selfmaker.launch import LaunchError, check_instance_type
+    from selfmaker.launch import launch as launch_stack
+
+    session = boto3.Session(profile_name=profile)
+    endpoint_url = session.client("sts").meta.endpoint_url
+    parameters = {"InstanceType": instance_type, "NotificationEmail": email}
+    try:
+        check_instance_type(instance_type, endpoint_url)
+        url = launch_stack(session, endpoint_url, template, stack_name or f"{template}-stack", parameters, typer.echo)
+    except (LaunchError, botocore.exceptions.ClientError) as exc:
+        typer.echo(f"selfmaker launch: {exc}", err=True)
+        raise typer.Exit(1) from None
+    typer.echo(f"\nJupyter (this link works once, for 5 minutes):\n  {url}")

@@ -12,6 +12,11 @@ def _env_float(name: str, default: float) -> float:
     return float(value) if value else default
 
 
+def _env_floats(name: str, default: tuple[float, ...]) -> tuple[float, ...]:
+    value = os.environ.get(name)
+    return tuple(float(part) for part in value.split(",")) if value else default
+
+
 @dataclass
 class Settings:
     data_dir: Path = field(default_factory=lambda: Path(os.environ.get("SELFMAKER_DATA_DIR", "./data")))
@@ -23,6 +28,19 @@ class Settings:
     # How old a signed request may be (SigV4 allows 5 minutes of clock skew).
     signature_skew: float = 300.0
     presigned_url_ttl: float = 300.0
+    # Mail: SMTP when a URL is given (smtp[s]://user:pass@host:port), else the outbox under data_dir.
+    smtp_url: str | None = field(default_factory=lambda: os.environ.get("SELFMAKER_SMTP_URL") or None)
+    mail_from: str = field(
+        default_factory=lambda: os.environ.get("SELFMAKER_MAIL_FROM", "no-reply@selfmaker.localhost"))
+    # SNS HTTP(S) endpoints on private, loopback or link-local addresses are refused unless allowed.
+    sns_allow_private_endpoints: bool = field(
+        default_factory=lambda: os.environ.get("SELFMAKER_SNS_ALLOW_PRIVATE_ENDPOINTS", "") in ("1", "true"))
+    # CloudFormation TemplateURLs on private, loopback or link-local addresses are refused unless allowed.
+    template_allow_private_urls: bool = field(
+        default_factory=lambda: os.environ.get("SELFMAKER_TEMPLATE_ALLOW_PRIVATE_URLS", "") in ("1", "true"))
+    # Seconds between SNS delivery attempts; one more attempt than delays (tests shorten them).
+    sns_retry_delays: tuple[float, ...] = field(
+        default_factory=lambda: _env_floats("SELFMAKER_SNS_RETRY_DELAYS", (10.0, 30.0, 60.0, 300.0, 900.0)))
 
     @property
     def endpoint_url(self) -> str:
@@ -32,3 +50,7 @@ class Settings:
     @property
     def database_path(self) -> Path:
         return self.data_dir / "selfmaker.db"
+
+    @property
+    def outbox_dir(self) -> Path:
+        return self.data_dir / "outbox"

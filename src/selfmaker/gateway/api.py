@@ -10,6 +10,7 @@ import inspect
 import logging
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from urllib.parse import parse_qsl
 
@@ -31,6 +32,10 @@ _VALIDATION_CODES = {"sagemaker": "ValidationException", "logs": "InvalidParamet
 _FORM = "application/x-www-form-urlencoded"
 
 
+# (ctx, service, operation, params) -> None, raising ServiceError when IAM denies the request.
+Authorize = Callable[[RequestContext, str, str, dict], None]
+
+
 @dataclass
 class Service:
     name: str  # botocore's service name, also the SigV4 signing name
@@ -48,7 +53,14 @@ class _Call:
 
 
 class ApiHandler:
-    def __init__(self, services: list[Service], credentials: CredentialStore, endpoint_url: str, skew: float):
+    def __init__(
+        self,
+        services: list[Service],
+        credentials: CredentialStore,
+        endpoint_url: str,
+        skew: float,
+        authorize: Authorize | None = None,
+    ):
         self.services = {service.name: service for service in services}
         self.by_target = {
             service_model(s.name).metadata["targetPrefix"]: s.name
@@ -58,6 +70,7 @@ class ApiHandler:
         self.credentials = credentials
         self.endpoint_url = endpoint_url
         self.skew = skew
+        self.authorize = authorize
 
     async def __call__(self, scope, receive, send) -> None:
         request_id = str(uuid.uuid4())
@@ -100,6 +113,8 @@ class ApiHandler:
                 else query_protocol.parse(operation, call.params or {})
             )
             validate(operation.input_shape, params, _VALIDATION_CODES.get(call.service, "ValidationError"))
+            if self.authorize is not None:
+                self.authorize(ctx, call.service, call.operation, params)
             result = await self._invoke(call, operation, ctx, params)
             if call.protocol == "json":
                 return json_protocol.serialize(operation, result, request_id)

@@ -12,12 +12,21 @@ from starlette.routing import Route
 from selfmaker.config import Settings
 from selfmaker.domain.instance_types import load_catalogue
 from selfmaker.gateway.api import ApiHandler, Service
+from selfmaker.gateway.authz import Authorizer
+from selfmaker.gateway.instance_credentials import instance_credentials_routes
 from selfmaker.gateway.notebook_proxy import NotebookProxy
+from selfmaker.gateway.sns_links import sns_link_routes
+from selfmaker.mail import open_mailer
 from selfmaker.runtime.local import LocalRuntime
+from selfmaker.services.cloudformation import CloudFormationService
+from selfmaker.services.iam.directory import Directory
+from selfmaker.services.iam.provider import IAMService
 from selfmaker.services.identity import Credential, CredentialStore, bootstrap_root
 from selfmaker.services.logs.provider import LogsService
 from selfmaker.services.sagemaker.orchestrator import NotebookOrchestrator
 from selfmaker.services.sagemaker.provider import SageMakerService
+from selfmaker.services.sns import SNSService
+from selfmaker.services.sts.instance_credentials import InstanceCredentials
 from selfmaker.services.sts.provider import STSService
 from selfmaker.store.db import open_store
 
@@ -36,30 +45,56 @@ def build_server(settings: Settings) -> Server:
     root = bootstrap_root(engine, credentials)
     catalogue = load_catalogue(settings.data_dir)
     logs = LogsService(engine)
+    directory = Directory(engine)  # IAM as the gateway and STS read it, with its policy cache
     orchestrator = NotebookOrchestrator(engine, LocalRuntime(settings.data_dir), logs, settings, catalogue)
+    mailer = open_mailer(settings.outbox_dir, settings.smtp_url, settings.mail_from)
+    sns = SNSService(engine, mailer, allow_private_endpoints=settings.sns_allow_private_endpoints,
+                     own_hosts=(settings.host,), retry_delays=settings.sns_retry_delays)
+    authorize = Authorizer(engine, directory)
+    providers: dict[str, object] = {}  # stacks call the very providers the API serves (filled in below)
+    cloudformation = CloudFormationService(engine, settings, providers, authorize)
     api = ApiHandler(
         [
             Service("sagemaker", SageMakerService(engine, settings, catalogue, orchestrator)),
             Service("logs", logs),
-            Service("sts", STSService()),
+            Service("sns", sns),
+            Service("sts", STSService(engine, credentials, directory)),
+            Service("iam", IAMService(engine, credentials, directory)),
+            Service("cloudformation", cloudformation),
         ],
         credentials,
         settings.endpoint_url,
         settings.signature_skew,
+        authorize=authorize,
     )
+    providers.update({name: service.provider for name, service in api.services.items()})
     proxy = NotebookProxy(engine, orchestrator)
 
     @contextlib.asynccontextmanager
     async def lifespan(_app):
         await orchestrator.reconcile()
+        await sns.start()
+        await cloudformation.start()
         yield
+        await cloudformation.close()
+        await sns.close()
         await proxy.close()
         await orchestrator.close()
 
     async def health(_request):
         return JSONResponse({"status": "ok"})
 
-    web = Starlette(routes=[Route("/_selfmaker/health", health), *proxy.routes()], lifespan=lifespan)
+    instance_credentials = InstanceCredentials(engine, credentials, directory)
+    web = Starlette(
+        routes=[
+            Route("/_selfmaker/health", health),
+            *instance_credentials_routes(instance_credentials),
+            *sns_link_routes(sns),
+            *cloudformation.routes(),
+            *proxy.routes(),
+        ],
+        lifespan=lifespan,
+    )
 
     async def app(scope, receive, send):
         # The API hot path skips the router: every AWS call is a request to "/".

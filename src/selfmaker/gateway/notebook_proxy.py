@@ -15,7 +15,7 @@ from urllib.parse import urlsplit
 
 import httpx
 import websockets
-from sqlalchemy import Engine, insert, select, update
+from sqlalchemy import Engine, delete, insert, select, update
 from starlette.background import BackgroundTask
 from starlette.requests import Request
 from starlette.responses import PlainTextResponse, RedirectResponse, Response, StreamingResponse
@@ -82,6 +82,7 @@ class NotebookProxy:
                     session_id=session_id, instance_id=instance.instance_id, expires=now + row.session_seconds
                 )
             )
+            conn.execute(delete(notebook_sessions).where(notebook_sessions.c.expires < now))  # keep it small
         base = notebook_base_path(instance.account_id, instance.region, instance.name)
         view = "lab" if request.query_params.get("view") == "lab" else "tree"
         response = RedirectResponse(base + view, status_code=302)

@@ -8,7 +8,7 @@ import string
 import time
 from dataclasses import dataclass
 
-from sqlalchemy import Engine, insert, select
+from sqlalchemy import Connection, Engine, delete, insert, select, update
 
 from selfmaker.store.tables import access_keys, settings_kv
 
@@ -58,20 +58,50 @@ class CredentialStore:
             self._cache[access_key_id] = credential
         return credential
 
-    def add(self, credential: Credential) -> None:
-        with self.engine.begin() as conn:
-            conn.execute(
-                insert(access_keys).values(
-                    access_key_id=credential.access_key_id,
-                    secret_access_key=credential.secret_access_key,
-                    account_id=credential.account_id,
-                    principal_arn=credential.principal_arn,
-                    session_token=credential.session_token,
-                    expires=credential.expires,
-                    status="Active",
-                    created=time.time(),
-                )
+    def add(self, credential: Credential, conn: Connection | None = None) -> None:
+        """Store a new key; inside the caller's transaction when given one (STS adds its session beside)."""
+        if conn is None:
+            with self.engine.begin() as own:
+                self.add(credential, own)
+            return
+        conn.execute(
+            insert(access_keys).values(
+                access_key_id=credential.access_key_id,
+                secret_access_key=credential.secret_access_key,
+                account_id=credential.account_id,
+                principal_arn=credential.principal_arn,
+                session_token=credential.session_token,
+                expires=credential.expires,
+                status="Active",
+                created=time.time(),
             )
+        )
+
+    def keys_of(self, principal_arn: str) -> list:
+        """Every key of a principal, active or not, oldest first (rows of access_keys)."""
+        with self.engine.connect() as conn:
+            return conn.execute(
+                select(access_keys).where(access_keys.c.principal_arn == principal_arn).order_by(access_keys.c.created)
+            ).all()
+
+    def set_status(self, access_key_id: str, status: str) -> None:
+        with self.engine.begin() as conn:
+            conn.execute(update(access_keys).where(access_keys.c.access_key_id == access_key_id).values(status=status))
+        self.forget(access_key_id)  # an inactive key must stop working at once
+
+    def remove(self, access_key_id: str) -> None:
+        with self.engine.begin() as conn:
+            conn.execute(delete(access_keys).where(access_keys.c.access_key_id == access_key_id))
+        self.forget(access_key_id)
+
+    def purge_expired(self, before: float) -> None:
+        """Drop temporary keys that expired before ``before`` (kept a while so they read as expired)."""
+        with self.engine.begin() as conn:
+            gone = conn.execute(
+                delete(access_keys).where(access_keys.c.expires < before).returning(access_keys.c.access_key_id)
+            ).scalars().all()
+        for access_key_id in gone:
+            self.forget(access_key_id)
 
     def forget(self, access_key_id: str) -> None:
         self._cache.pop(access_key_id, None)

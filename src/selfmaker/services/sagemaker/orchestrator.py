@@ -21,6 +21,7 @@ from selfmaker.config import Settings
 from selfmaker.domain import notebook_states as st
 from selfmaker.domain.instance_types import InstanceType
 from selfmaker.runtime.base import Endpoint, InstanceSpec, LifecycleFailure, LogSink, Runtime
+from selfmaker.services.sts.instance_credentials import instance_env
 from selfmaker.store.tables import (
     lifecycle_configs,
     notebook_instances,
@@ -205,6 +206,8 @@ class NotebookOrchestrator:
                 "AWS_REGION": region,
                 "AWS_DEFAULT_REGION": region,
                 "AWS_ENDPOINT_URL": self.settings.endpoint_url,
+                # Scripts and notebooks act as the instance's role.
+                **instance_env(self.engine, self.settings, row.instance_id),
             },
             metadata={"ResourceArn": row.arn, "ResourceName": row.name},
         )

@@ -1,4 +1,4 @@
-"""The SageMaker service: notebook instances, their lifecycle configurations, and tags."""
+"""The SageMaker service: notebook instances, their lifecycle configurations, code repositories, and tags."""
 
 from __future__ import annotations
 
@@ -6,13 +6,14 @@ from sqlalchemy import Engine
 
 from selfmaker.config import Settings
 from selfmaker.domain.instance_types import InstanceType
+from selfmaker.services.sagemaker.code_repositories import CodeRepositories
 from selfmaker.services.sagemaker.lifecycle_configs import LifecycleConfigs
 from selfmaker.services.sagemaker.notebooks import NotebookInstances
 from selfmaker.services.sagemaker.orchestrator import NotebookOrchestrator
 from selfmaker.services.sagemaker.tags import Tags
 
 
-class SageMakerService(NotebookInstances, LifecycleConfigs, Tags):
+class SageMakerService(NotebookInstances, LifecycleConfigs, CodeRepositories, Tags):
     def __init__(
         self,
         engine: Engine,

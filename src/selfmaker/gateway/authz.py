@@ -1,0 +1,107 @@
+"""Authorization: every request of a non-root caller is checked against its IAM policies.
+
+The action is ``<service>:<Operation>`` (the IAM prefixes of the services we serve are their botocore
+names); the resource is the ARN the request names, else ``*``. Root is always allowed, as on AWS, and
+pays nothing; others pay a cached lookup and a few regex matches.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import Engine
+
+from selfmaker.domain.policy import Caller, Decision, evaluate
+from selfmaker.protocol.models import service_model
+from selfmaker.services.base import RequestContext, ServiceError
+from selfmaker.services.iam.directory import Directory, Principal
+from selfmaker.services.sts.sessions import trust
+
+ALWAYS_ALLOWED = frozenset({"sts:GetCallerIdentity"})
+# IAM operations that, without a UserName, act on the calling user.
+_SELF_OPERATIONS = frozenset({"GetUser", "CreateAccessKey", "ListAccessKeys", "UpdateAccessKey", "DeleteAccessKey"})
+
+
+def resource_arn(ctx: RequestContext, directory: Directory, service: str, operation: str, params: dict) -> str:
+    """The ARN an IAM policy's Resource is matched against for this request."""
+    if service == "sagemaker":
+        if "NotebookInstanceName" in params:
+            return ctx.arn("sagemaker", f"notebook-instance/{params['NotebookInstanceName'].lower()}")
+        if "NotebookInstanceLifecycleConfigName" in params:
+            name = params["NotebookInstanceLifecycleConfigName"].lower()
+            return ctx.arn("sagemaker", f"notebook-instance-lifecycle-config/{name}")
+        return params.get("ResourceArn", "*")
+    if service == "logs" and "logGroupName" in params:
+        return ctx.arn("logs", f"log-group:{params['logGroupName']}")
+    if service == "sns":
+        if "Name" in params and operation == "CreateTopic":
+            return ctx.arn("sns", params["Name"])
+        return params.get("TopicArn") or params.get("TargetArn") or "*"
+    if service == "iam":
+        for kind, key in (("user", "UserName"), ("role", "RoleName")):
+            if key in params:
+                name = params[key]
+                return directory.owner_arn(ctx.account_id, kind, name) or f"arn:aws:iam::{ctx.account_id}:{kind}/{name}"
+        if operation in _SELF_OPERATIONS and ":user/" in ctx.principal_arn:
+            return ctx.principal_arn
+        return params.get("PolicyArn", "*")
+    if service == "sts":
+        return params.get("RoleArn", "*")
+    if service == "cloudformation" and "StackName" in params:
+        name = params["StackName"]
+        return name if name.startswith("arn:") else ctx.arn("cloudformation", f"stack/{name}/*")
+    return "*"
+
+
+class Authorizer:
+    """The gateway's hook: ``authorize(ctx, service, operation, params)`` raises AccessDenied or returns."""
+
+    def __init__(self, engine: Engine, directory: Directory):
+        self.engine = engine
+        self.directory = directory
+
+    def __call__(self, ctx: RequestContext, service: str, operation: str, params: dict) -> None:
+        if ctx.principal_arn.endswith(":root"):
+            return
+        action = f"{service}:{operation}"
+        if action in ALWAYS_ALLOWED:
+            return
+        principal = self.directory.principal(ctx.access_key_id, ctx.principal_arn, ctx.account_id)
+        resource = resource_arn(ctx, self.directory, service, operation, params)
+        self._check(ctx, principal, service, action, resource)
+        if service == "sagemaker" and "RoleArn" in params:
+            # Handing a role to SageMaker takes iam:PassRole on it, as on AWS.
+            self._check(ctx, principal, service, "iam:PassRole", params["RoleArn"])
+
+    def _check(self, ctx: RequestContext, principal: Principal, service: str, action: str, resource: str) -> None:
+        context = {**principal.context, "aws:requestedregion": ctx.region}
+        decision, source = evaluate(principal.policies, action, resource, context), "identity-based"
+        if decision.allowed and principal.session_policies is not None:
+            # Session policies only narrow: the request needs their Allow as well.
+            decision, source = evaluate(principal.session_policies, action, resource, context), "session"
+        if decision.allowed:
+            return
+        if decision.outcome == "implicit" and action == "sts:AssumeRole" and self._trusted_by_name(principal, resource):
+            return
+        raise self._denied(service, principal, action, resource, decision, source)
+
+    def _trusted_by_name(self, principal: Principal, role_arn: str) -> bool:
+        """A trust policy naming the caller itself grants AssumeRole with no identity policy (same account)."""
+        with self.engine.connect() as conn:
+            role = self.directory.role_by_arn(conn, role_arn)
+        if role is None:
+            return False
+        names = (principal.arn, principal.role_arn) if principal.role_arn else (principal.arn,)
+        return trust(role, Caller("AWS", names, principal.account_id), principal.context) == "direct"
+
+    def _denied(self, service: str, principal: Principal, action: str, resource: str, decision: Decision,
+                source: str) -> ServiceError:
+        message = f"User: {principal.arn} is not authorized to perform: {action} on resource: {resource} "
+        if decision.outcome == "deny":
+            article = "an" if source == "identity-based" else "a"
+            message += f"with an explicit deny in {article} {source} policy"
+            if decision.policy is not None and decision.policy.arn:
+                message += f": {decision.policy.arn}"
+        else:
+            message += f"because no {source} policy allows the {action} action"
+        if service_model(service).protocol == "json":
+            return ServiceError("AccessDeniedException", message, 400)
+        return ServiceError("AccessDenied", message, 403)

@@ -1,0 +1,218 @@
+"""AWS::IAM::Role (Ref: name; Arn, RoleId), AWS::IAM::Policy (inline, on roles/users/groups) and
+AWS::IAM::ManagedPolicy (Ref: ARN), through the IAM provider's operations."""
+
+from __future__ import annotations
+
+import json
+
+from selfmaker.services.cloudformation.calls import ProviderCalls, ProviderError, ResourceFailure
+from selfmaker.services.cloudformation.resources.base import (
+    Current,
+    ResourceRequest,
+    ResourceType,
+    changed,
+    generated_name,
+    tag_list,
+)
+
+_TARGETS = (("Roles", "Role", "RoleName"), ("Users", "User", "UserName"), ("Groups", "Group", "GroupName"))
+
+
+def document(value) -> str:
+    """A policy document as IAM takes it: JSON text (templates usually give an object)."""
+    return value if isinstance(value, str) else json.dumps(value)
+
+
+def _gone(err: ProviderError) -> bool:
+    return err.code == "NoSuchEntity"
+
+
+async def _ignoring_missing(call: ProviderCalls, operation: str, params: dict) -> None:
+    try:
+        await call("iam", operation, params)
+    except ProviderError as err:
+        if not _gone(err):
+            raise
+
+
+class Role(ResourceType):
+    type_name = "AWS::IAM::Role"
+    required = frozenset({"AssumeRolePolicyDocument"})
+    optional = frozenset({
+        "RoleName", "Path", "Description", "MaxSessionDuration", "PermissionsBoundary", "Policies",
+        "ManagedPolicyArns", "Tags",
+    })
+    attributes = frozenset({"Arn", "RoleId"})
+    replace_on = frozenset({"RoleName", "Path"})
+    name_property = "RoleName"
+    name_limit = 64
+
+    async def create(self, call: ProviderCalls, request: ResourceRequest) -> str:
+        props = request.properties
+        params = {"RoleName": request.physical_name, "AssumeRolePolicyDocument": document(
+            props["AssumeRolePolicyDocument"])}
+        for key in ("Path", "Description", "MaxSessionDuration", "PermissionsBoundary"):
+            if key in props:
+                params[key] = props[key]
+        if "Tags" in props:
+            params["Tags"] = tag_list(props)
+        await call("iam", "CreateRole", params)
+        return request.physical_name
+
+    async def ready(self, call: ProviderCalls, request: ResourceRequest, physical_id: str) -> dict:
+        await self._sync_policies(call, physical_id, {}, request.properties)
+        return await self._attributes(call, physical_id)
+
+    async def _attributes(self, call: ProviderCalls, name: str) -> dict:
+        role = (await call("iam", "GetRole", {"RoleName": name}))["Role"]
+        return {"Ref": name, "Arn": role["Arn"], "RoleId": role["RoleId"]}
+
+    async def _sync_policies(self, call: ProviderCalls, name: str, old: dict, new: dict) -> None:
+        old_inline = {p["PolicyName"]: p["PolicyDocument"] for p in old.get("Policies", [])}
+        new_inline = {p["PolicyName"]: p["PolicyDocument"] for p in new.get("Policies", [])}
+        for policy_name, body in new_inline.items():
+            if old_inline.get(policy_name) != body:
+                await call("iam", "PutRolePolicy",
+                           {"RoleName": name, "PolicyName": policy_name, "PolicyDocument": document(body)})
+        for policy_name in old_inline.keys() - new_inline.keys():
+            await _ignoring_missing(call, "DeleteRolePolicy", {"RoleName": name, "PolicyName": policy_name})
+        old_managed, new_managed = set(old.get("ManagedPolicyArns", [])), set(new.get("ManagedPolicyArns", []))
+        for arn in sorted(new_managed - old_managed):
+            await call("iam", "AttachRolePolicy", {"RoleName": name, "PolicyArn": arn})
+        for arn in sorted(old_managed - new_managed):
+            await _ignoring_missing(call, "DetachRolePolicy", {"RoleName": name, "PolicyArn": arn})
+
+    async def update(self, call: ProviderCalls, request: ResourceRequest, current: Current) -> dict:
+        old, new, name = current.properties, request.properties, current.physical_id
+        if changed(old, new, "AssumeRolePolicyDocument"):
+            await call("iam", "UpdateAssumeRolePolicy",
+                       {"RoleName": name, "PolicyDocument": document(new["AssumeRolePolicyDocument"])})
+        if changed(old, new, "Description") or changed(old, new, "MaxSessionDuration"):
+            params = {"RoleName": name, "Description": new.get("Description", "")}
+            if "MaxSessionDuration" in new:
+                params["MaxSessionDuration"] = new["MaxSessionDuration"]
+            await call("iam", "UpdateRole", params)
+        if changed(old, new, "Tags"):
+            gone = [t["Key"] for t in tag_list(old) if t["Key"] not in {n["Key"] for n in tag_list(new)}]
+            if gone:
+                await call("iam", "UntagRole", {"RoleName": name, "TagKeys": gone})
+            if tag_list(new):
+                await call("iam", "TagRole", {"RoleName": name, "Tags": tag_list(new)})
+        await self._sync_policies(call, name, old, new)
+        return await self._attributes(call, name)
+
+    async def delete(self, call: ProviderCalls, current: Current) -> None:
+        name = current.physical_id or current.name
+        try:
+            attached = await call("iam", "ListAttachedRolePolicies", {"RoleName": name})
+            inline = await call("iam", "ListRolePolicies", {"RoleName": name})
+        except ProviderError as err:
+            if _gone(err):
+                return
+            raise
+        for policy in attached.get("AttachedPolicies", []):
+            await _ignoring_missing(call, "DetachRolePolicy", {"RoleName": name, "PolicyArn": policy["PolicyArn"]})
+        for policy_name in inline.get("PolicyNames", []):
+            await _ignoring_missing(call, "DeleteRolePolicy", {"RoleName": name, "PolicyName": policy_name})
+        await _ignoring_missing(call, "DeleteRole", {"RoleName": name})
+
+
+class Policy(ResourceType):
+    """An inline policy put on each role, user and group it names."""
+
+    type_name = "AWS::IAM::Policy"
+    required = frozenset({"PolicyName", "PolicyDocument"})
+    optional = frozenset({"Roles", "Users", "Groups"})
+
+    def physical_name(self, stack_name: str, logical_id: str, properties: dict) -> str:
+        # Its physical id only names it in the stack (IAM knows it by PolicyName): "<stack>-<Logic>-<RANDOM>".
+        return generated_name(stack_name, logical_id[:5], 128)
+
+    async def create(self, call: ProviderCalls, request: ResourceRequest) -> str:
+        if not any(request.properties.get(key) for key, _, _ in _TARGETS):
+            raise ResourceFailure("At least one of [Groups,Roles,Users] must be non-empty.")
+        await self._put(call, request.properties, {})
+        return request.physical_name
+
+    async def _put(self, call: ProviderCalls, new: dict, old: dict) -> None:
+        for key, kind, name_key in _TARGETS:
+            for target in new.get(key, []):
+                await call("iam", f"Put{kind}Policy", {
+                    name_key: target, "PolicyName": new["PolicyName"],
+                    "PolicyDocument": document(new["PolicyDocument"]),
+                })
+        for key, kind, name_key in _TARGETS:
+            for target in old.get(key, []):
+                if target not in new.get(key, []) or old["PolicyName"] != new["PolicyName"]:
+                    await _ignoring_missing(call, f"Delete{kind}Policy",
+                                            {name_key: target, "PolicyName": old["PolicyName"]})
+
+    async def update(self, call: ProviderCalls, request: ResourceRequest, current: Current) -> dict:
+        await self._put(call, request.properties, current.properties)
+        return dict(current.attributes)
+
+    async def delete(self, call: ProviderCalls, current: Current) -> None:
+        props = current.properties
+        for key, kind, name_key in _TARGETS:
+            for target in props.get(key, []):
+                await _ignoring_missing(call, f"Delete{kind}Policy", {name_key: target,
+                                                                     "PolicyName": props["PolicyName"]})
+
+
+class ManagedPolicy(ResourceType):
+    type_name = "AWS::IAM::ManagedPolicy"
+    required = frozenset({"PolicyDocument"})
+    optional = frozenset({"ManagedPolicyName", "Path", "Description", "Roles", "Users", "Groups"})
+    attributes = frozenset({"PolicyArn"})
+    replace_on = frozenset({"ManagedPolicyName", "Path", "Description"})
+    name_property = "ManagedPolicyName"
+    name_limit = 128
+
+    async def create(self, call: ProviderCalls, request: ResourceRequest) -> str:
+        props = request.properties
+        params = {"PolicyName": request.physical_name, "PolicyDocument": document(props["PolicyDocument"])}
+        for key in ("Path", "Description"):
+            if key in props:
+                params[key] = props[key]
+        result = await call("iam", "CreatePolicy", params)
+        return result["Policy"]["Arn"]
+
+    async def ready(self, call: ProviderCalls, request: ResourceRequest, physical_id: str) -> dict:
+        await self._attach(call, physical_id, {}, request.properties)
+        return {"Ref": physical_id, "PolicyArn": physical_id}
+
+    async def _attach(self, call: ProviderCalls, arn: str, old: dict, new: dict) -> None:
+        for key, kind, name_key in _TARGETS:
+            before, after = set(old.get(key, [])), set(new.get(key, []))
+            for target in sorted(after - before):
+                await call("iam", f"Attach{kind}Policy", {name_key: target, "PolicyArn": arn})
+            for target in sorted(before - after):
+                await _ignoring_missing(call, f"Detach{kind}Policy", {name_key: target, "PolicyArn": arn})
+
+    async def update(self, call: ProviderCalls, request: ResourceRequest, current: Current) -> dict:
+        arn, old, new = current.physical_id, current.properties, request.properties
+        if changed(old, new, "PolicyDocument"):
+            versions = (await call("iam", "ListPolicyVersions", {"PolicyArn": arn}))["Versions"]
+            spare = sorted((v for v in versions if not v["IsDefaultVersion"]), key=lambda v: v["CreateDate"])
+            if len(versions) >= 5 and spare:  # IAM keeps five versions: make room as CloudFormation does
+                await call("iam", "DeletePolicyVersion", {"PolicyArn": arn, "VersionId": spare[0]["VersionId"]})
+            await call("iam", "CreatePolicyVersion", {"PolicyArn": arn, "PolicyDocument": document(
+                new["PolicyDocument"]), "SetAsDefault": True})
+        await self._attach(call, arn, old, new)
+        return dict(current.attributes)
+
+    async def delete(self, call: ProviderCalls, current: Current) -> None:
+        path = current.properties.get("Path", "/")
+        arn = current.physical_id or f"arn:aws:iam::{call.account_id}:policy{path}{current.name}"
+        await self._attach(call, arn, current.properties, {})
+        try:
+            versions = (await call("iam", "ListPolicyVersions", {"PolicyArn": arn}))["Versions"]
+        except ProviderError as err:
+            if _gone(err):
+                return
+            raise
+        for version in versions:
+            if not version["IsDefaultVersion"]:
+                await _ignoring_missing(call, "DeletePolicyVersion",
+                                        {"PolicyArn": arn, "VersionId": version["VersionId"]})
+        await _ignoring_missing(call, "DeletePolicy", {"PolicyArn": arn})

@@ -1,0 +1,164 @@
+"""Where a template's text comes from: TemplateBody, or TemplateURL.
+
+TemplateURL may be
+- a bundled template: ``selfmaker://fastai.yaml``, or the bare name ``fastai.yaml`` (or ``fastai``), read
+  from the package's ``selfmaker/templates`` folder;
+- ``file:///path`` on the server's host — for the account's root user only, since it reads the server's
+  own files;
+- ``http(s)://…``, fetched with a size limit, never from this server itself nor (unless the administrator
+  sets SELFMAKER_TEMPLATE_ALLOW_PRIVATE_URLS=1) from loopback, private or link-local addresses. The
+  address is checked and then connected to as checked, so a name cannot be re-pointed in between.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import ipaddress
+import socket
+from importlib import resources
+from pathlib import Path
+from urllib.parse import unquote, urlsplit
+
+import httpx
+
+from selfmaker.services.base import RequestContext, ServiceError
+
+MAX_BODY = 51_200  # bytes, as AWS limits TemplateBody
+MAX_URL_TEMPLATE = 1_048_576  # bytes, as AWS limits a template at a TemplateURL
+_FETCH_TIMEOUT = 10.0
+_MAX_REDIRECTS = 3
+
+
+def _invalid(message: str) -> ServiceError:
+    return ServiceError("ValidationError", message)
+
+
+class TemplateSource:
+    def __init__(self, allow_private_urls: bool, own_host: str, own_port: int):
+        self.allow_private_urls = allow_private_urls
+        self.own_host = own_host
+        self.own_port = own_port
+
+    async def text(self, ctx: RequestContext, params: dict) -> str:
+        """The template of a request with TemplateBody or TemplateURL (exactly one of them)."""
+        body, url = params.get("TemplateBody"), params.get("TemplateURL")
+        if body is not None and url is not None:
+            raise _invalid("Specify exactly one of TemplateBody or TemplateURL")
+        if body is not None:
+            if len(body.encode()) > MAX_BODY:
+                raise _invalid("1 validation error detected: Value at 'templateBody' failed to satisfy constraint: "
+                               f"Member must have length less than or equal to {MAX_BODY}")
+            return body
+        if url is None:
+            raise _invalid("Either Template URL or Template Body must be specified.")
+        return await self.fetch(ctx, url)
+
+    async def fetch(self, ctx: RequestContext, url: str) -> str:
+        parts = urlsplit(url)
+        if parts.scheme == "selfmaker" or "://" not in url:
+            return bundled(parts.netloc + parts.path if parts.scheme else url)
+        if parts.scheme == "file":
+            return self._file(ctx, unquote(parts.path))
+        if parts.scheme in ("http", "https"):
+            return await self._http(url)
+        raise _invalid("TemplateURL must be a supported URL.")
+
+    def _file(self, ctx: RequestContext, path: str) -> str:
+        if not ctx.principal_arn.endswith(":root"):
+            raise _invalid("TemplateURL file:// reads the Selfmaker server's own files: only the account's root "
+                           "user may use it.")
+        try:
+            data = Path(path).read_bytes()
+        except OSError as err:
+            raise _invalid(f"TemplateURL file://{path} cannot be read: {err.strerror}") from None
+        return _decoded(data, f"file://{path}")
+
+    async def _http(self, url: str) -> str:
+        async with httpx.AsyncClient(timeout=_FETCH_TIMEOUT, follow_redirects=False) as client:
+            for _ in range(_MAX_REDIRECTS + 1):
+                target = httpx.URL(url)
+                address = await self._checked_address(target)
+                # Connect to the address just checked; TLS still verifies the host's name.
+                pinned = target.copy_with(host=address)
+                request = client.build_request("GET", pinned, headers={"Host": target.netloc.decode()},
+                                               extensions={"sni_hostname": target.host})
+                try:
+                    response = await client.send(request, stream=True)
+                except httpx.HTTPError as err:
+                    raise _invalid(f"TemplateURL {url} could not be fetched: {err}") from None
+                try:
+                    if response.is_redirect and "location" in response.headers:
+                        url = str(target.join(response.headers["location"]))
+                        continue
+                    if response.status_code != 200:
+                        raise _invalid(f"TemplateURL {url} could not be fetched: HTTP {response.status_code}")
+                    return _decoded(await _read_limited(response, url), url)
+                finally:
+                    await response.aclose()
+        raise _invalid(f"TemplateURL {url} redirects more than {_MAX_REDIRECTS} times")
+
+    async def _checked_address(self, url: httpx.URL) -> str:
+        if url.scheme not in ("http", "https") or not url.host:
+            raise _invalid("TemplateURL must be a supported URL.")
+        port = url.port or (443 if url.scheme == "https" else 80)
+        addresses = await _resolve(url.host, port)
+        own = await self._own_addresses()
+        for address in addresses:
+            plain = (address.ipv4_mapped or address) if isinstance(address, ipaddress.IPv6Address) else address
+            if plain in own and port == self.own_port:
+                raise _invalid(f"TemplateURL {url} points at this Selfmaker server itself")
+            if not self.allow_private_urls and (not plain.is_global or plain.is_multicast):
+                raise _invalid(
+                    f"TemplateURL {url} resolves to {plain}, a loopback, private or link-local address; the "
+                    "administrator can allow these with SELFMAKER_TEMPLATE_ALLOW_PRIVATE_URLS=1"
+                )
+        return str(addresses[0])
+
+    async def _own_addresses(self) -> set:
+        found = set()
+        for host in {self.own_host, socket.gethostname(), "localhost"}:
+            try:
+                found.update(await _resolve(host, self.own_port))
+            except ServiceError:
+                continue
+        if self.own_host in ("0.0.0.0", "::", ""):
+            found.update({ipaddress.ip_address("127.0.0.1"), ipaddress.ip_address("::1")})
+        return found
+
+
+async def _resolve(host: str, port: int) -> list:
+    try:
+        infos = await asyncio.get_running_loop().getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    except (socket.gaierror, UnicodeError):
+        raise _invalid(f"TemplateURL host {host} does not resolve") from None
+    return list(dict.fromkeys(ipaddress.ip_address(info[4][0].split("%", 1)[0]) for info in infos))
+
+
+async def _read_limited(response: httpx.Response, url: str) -> bytes:
+    chunks, size = [], 0
+    async for chunk in response.aiter_bytes():
+        size += len(chunk)
+        if size > MAX_URL_TEMPLATE:
+            raise _invalid(f"The template at TemplateURL {url} is larger than {MAX_URL_TEMPLATE} bytes")
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def _decoded(data: bytes, where: str) -> str:
+    if len(data) > MAX_URL_TEMPLATE:
+        raise _invalid(f"The template at TemplateURL {where} is larger than {MAX_URL_TEMPLATE} bytes")
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError:
+        raise _invalid(f"The template at TemplateURL {where} is not UTF-8 text") from None
+
+
+def bundled(name: str) -> str:
+    """A template shipped with Selfmaker, by file name (the .yaml may be left out)."""
+    folder = resources.files("selfmaker.templates")
+    candidates = [name, f"{name}.yaml"] if not name.endswith((".yaml", ".yml", ".json")) else [name]
+    for candidate in candidates:
+        if "/" not in candidate and candidate not in ("", ".", "..") and folder.joinpath(candidate).is_file():
+            return folder.joinpath(candidate).read_text()
+    known = sorted(p.name for p in folder.iterdir() if p.name.endswith((".yaml", ".yml", ".json")))
+    raise _invalid(f"TemplateURL {name}: no bundled template of that name. Bundled: {', '.join(known)}")

@@ -1,0 +1,138 @@
+"""What the IAM operations share: IAM's errors, ARNs and unique ids, Marker paging, policy documents."""
+
+from __future__ import annotations
+
+import base64
+import json
+import secrets
+import string
+from urllib.parse import quote
+
+from sqlalchemy import Connection, Engine, select, update
+
+from selfmaker.domain import policy
+from selfmaker.services.base import RequestContext, ServiceError
+from selfmaker.services.iam.tables import iam_attachments, iam_inline_policies, iam_roles, iam_users
+
+_ID_ALPHABET = string.ascii_uppercase + string.digits
+DEFAULT_MAX_ITEMS = 100
+
+
+def no_such_entity(message: str) -> ServiceError:
+    return ServiceError("NoSuchEntity", message, 404)
+
+
+def already_exists(message: str) -> ServiceError:
+    return ServiceError("EntityAlreadyExists", message, 409)
+
+
+def delete_conflict(message: str) -> ServiceError:
+    return ServiceError("DeleteConflict", message, 409)
+
+
+def limit_exceeded(message: str) -> ServiceError:
+    return ServiceError("LimitExceeded", message, 409)
+
+
+def invalid_input(message: str) -> ServiceError:
+    return ServiceError("InvalidInput", message)
+
+
+def refuse_boundary(params: dict) -> None:
+    # Ignoring a boundary would grant more than its author meant: say so instead.
+    if "PermissionsBoundary" in params:
+        raise invalid_input("Selfmaker does not support permissions boundaries yet: create the user or role "
+                            "without PermissionsBoundary and narrow its permissions with its own policies.")
+
+
+def unique_id(prefix: str) -> str:
+    """IAM's unique ids: a four-letter kind (AIDA user, AROA role, ANPA policy) and 17 characters."""
+    return prefix + "".join(secrets.choice(_ID_ALPHABET) for _ in range(17))
+
+
+def iam_arn(ctx: RequestContext, kind: str, path: str, name: str) -> str:
+    # IAM is global: no region in its ARNs.
+    return f"arn:aws:iam::{ctx.account_id}:{kind}{path}{name}"
+
+
+def caller_kind(ctx: RequestContext) -> str:
+    """root, user or assumed-role, read off the caller's ARN."""
+    if ctx.principal_arn.endswith(":root"):
+        return "root"
+    return "user" if ":user/" in ctx.principal_arn else "assumed-role"
+
+
+def check_document(text: str, trust: bool = False) -> str:
+    """A policy document as given, once IAM's grammar accepts it (else MalformedPolicyDocument)."""
+    try:
+        policy.parse(text, trust=trust)
+    except policy.PolicyError as err:
+        raise ServiceError("MalformedPolicyDocument", err.message) from None
+    return text
+
+
+def encoded(document: str) -> str:
+    # IAM answers policy documents URL-encoded; botocore decodes them back into dicts.
+    return quote(document, safe="")
+
+
+def merge_tags(current: list[dict], new: list[dict]) -> list[dict]:
+    merged = {tag["Key"]: tag["Value"] for tag in current}
+    merged.update({tag["Key"]: tag.get("Value", "") for tag in new})
+    if len(merged) > 50:
+        raise limit_exceeded("The number of tags has reached the maximum limit of 50.")
+    return [{"Key": key, "Value": value} for key, value in merged.items()]
+
+
+def listing(items: list, params: dict, key: str) -> dict:
+    """One page of ``items`` by IAM's Marker and MaxItems."""
+    start = 0
+    if params.get("Marker"):
+        try:
+            start = json.loads(base64.urlsafe_b64decode(params["Marker"].encode()))["offset"]
+            if not isinstance(start, int) or start < 0:
+                raise ValueError
+        except (ValueError, KeyError, TypeError):
+            raise ServiceError("ValidationError", "Invalid Marker: it was not returned by this listing.") from None
+    end = start + (params.get("MaxItems") or DEFAULT_MAX_ITEMS)
+    truncated = end < len(items)
+    marker = base64.urlsafe_b64encode(json.dumps({"offset": end}).encode()).decode() if truncated else None
+    return {key: items[start:end], "IsTruncated": truncated, "Marker": marker}
+
+
+def find_owner(conn: Connection, ctx: RequestContext, kind: str, name: str):
+    """The user or role (``kind``) of that name, or IAM's NoSuchEntity."""
+    table = iam_users if kind == "user" else iam_roles
+    row = conn.execute(
+        select(table).where(table.c.account_id == ctx.account_id, table.c.name_key == name.lower())
+    ).first()
+    if row is None:
+        raise no_such_entity(f"The {kind} with name {name} cannot be found.")
+    return row
+
+
+def require_no_policies(conn: Connection, ctx: RequestContext, kind: str, key: str) -> None:
+    """IAM's DeleteConflict when a user or role still has inline or attached policies."""
+    for table, message in (
+        (iam_inline_policies, "Cannot delete entity, must delete policies first."),
+        (iam_attachments, "Cannot delete entity, must detach all policies first."),
+    ):
+        owned = conn.execute(
+            select(table).where(table.c.account_id == ctx.account_id, table.c.owner_kind == kind,
+                                table.c.owner_key == key)
+        ).first()
+        if owned is not None:
+            raise delete_conflict(message)
+
+
+def update_owner(engine: Engine, ctx: RequestContext, kind: str, name: str, change) -> None:
+    """Read a user or role and write what ``change(row)`` returns, in one transaction."""
+    table = iam_users if kind == "user" else iam_roles
+    with engine.begin() as conn:
+        row = find_owner(conn, ctx, kind, name)
+        values = change(row)
+        if values:
+            conn.execute(
+                update(table).where(table.c.account_id == ctx.account_id, table.c.name_key == row.name_key)
+                .values(**values)
+            )

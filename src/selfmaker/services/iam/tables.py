@@ -1,0 +1,115 @@
+"""IAM's and STS's tables, in the shared schema (so ``open_store`` creates them).
+
+IAM names (users, roles, managed policies) are unique regardless of case, so each has a lower-cased
+``*_key`` column that uniqueness and lookups use, beside the name as it was given.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import JSON, Column, Float, ForeignKey, Integer, String, Table, Text, UniqueConstraint
+
+from selfmaker.store.tables import metadata
+
+iam_users = Table(
+    "iam_users",
+    metadata,
+    Column("account_id", String(12), primary_key=True),
+    Column("name_key", String(64), primary_key=True),
+    Column("name", String(64), nullable=False),
+    Column("path", String(512), nullable=False),
+    Column("arn", String(2048), nullable=False, unique=True),
+    Column("user_id", String(32), nullable=False),  # AIDA…
+    Column("tags", JSON, nullable=False),  # [{"Key", "Value"}]
+    Column("create_date", Float, nullable=False),
+)
+
+iam_roles = Table(
+    "iam_roles",
+    metadata,
+    Column("account_id", String(12), primary_key=True),
+    Column("name_key", String(64), primary_key=True),
+    Column("name", String(64), nullable=False),
+    Column("path", String(512), nullable=False),
+    Column("arn", String(2048), nullable=False, unique=True),
+    Column("role_id", String(32), nullable=False),  # AROA…
+    Column("trust_policy", Text, nullable=False),  # the document as given
+    Column("description", String(1000)),
+    Column("max_session_duration", Integer, nullable=False),
+    Column("tags", JSON, nullable=False),
+    Column("create_date", Float, nullable=False),
+)
+
+# Inline policies of users and roles: owner_kind is "user" or "role", owner_key its name_key.
+iam_inline_policies = Table(
+    "iam_inline_policies",
+    metadata,
+    Column("account_id", String(12), primary_key=True),
+    Column("owner_kind", String(8), primary_key=True),
+    Column("owner_key", String(64), primary_key=True),
+    Column("name", String(128), primary_key=True),
+    Column("document", Text, nullable=False),
+)
+
+# Customer managed policies; AWS managed ones live in code (aws_managed.py).
+iam_policies = Table(
+    "iam_policies",
+    metadata,
+    Column("arn", String(2048), primary_key=True),
+    Column("account_id", String(12), nullable=False),
+    Column("name_key", String(128), nullable=False),
+    Column("name", String(128), nullable=False),
+    Column("path", String(512), nullable=False),
+    Column("policy_id", String(32), nullable=False),  # ANPA…
+    Column("description", String(1000)),
+    Column("default_version", String(8), nullable=False),
+    Column("next_version", Integer, nullable=False),  # version ids are never reused
+    Column("tags", JSON, nullable=False),
+    Column("create_date", Float, nullable=False),
+    Column("update_date", Float, nullable=False),
+    UniqueConstraint("account_id", "name_key"),
+)
+
+iam_policy_versions = Table(
+    "iam_policy_versions",
+    metadata,
+    Column("policy_arn", String(2048), ForeignKey("iam_policies.arn", ondelete="CASCADE"), primary_key=True),
+    Column("version_id", String(8), primary_key=True),
+    Column("document", Text, nullable=False),
+    Column("create_date", Float, nullable=False),
+)
+
+# Managed policies (AWS or customer) attached to users and roles.
+iam_attachments = Table(
+    "iam_attachments",
+    metadata,
+    Column("account_id", String(12), primary_key=True),
+    Column("owner_kind", String(8), primary_key=True),
+    Column("owner_key", String(64), primary_key=True),
+    Column("policy_arn", String(2048), primary_key=True),
+)
+
+# What an STS access key stands for beyond access_keys: the role session and its session policies.
+sts_sessions = Table(
+    "sts_sessions",
+    metadata,
+    Column(
+        "access_key_id", String(128), ForeignKey("access_keys.access_key_id", ondelete="CASCADE"), primary_key=True
+    ),
+    Column("role_arn", String(2048), nullable=False),
+    Column("role_id", String(32), nullable=False),
+    Column("session_name", String(64), nullable=False),
+    Column("policy", Text),  # the inline session policy, if any
+    Column("policy_arns", JSON, nullable=False),  # managed session policies
+)
+
+# Each notebook instance's bearer token for its credentials endpoint, and the role session it holds.
+instance_credentials = Table(
+    "instance_credentials",
+    metadata,
+    Column(
+        "instance_id", String(32), ForeignKey("notebook_instances.instance_id", ondelete="CASCADE"),
+        primary_key=True,
+    ),
+    Column("token", String(128), nullable=False),
+    Column("access_key_id", String(128)),
+)
