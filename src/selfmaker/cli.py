@@ -119,9 +119,6 @@ def mail(
     typer.echo(f"\n{len(entries)} message(s); show one with: selfmaker mail --show ID")
 
 
-if __name__ == "__main__":
-    app()
-
 
 @app.command()
 def launch(
@@ -130,6 +127,9 @@ def launch(
     instance_type: Annotated[str, typer.Option(help="Notebook instance type.")] = "ml.t3.medium",
     stack_name: Annotated[str, typer.Option(help="Stack name (default: the template's name).")] = "",
     profile: Annotated[str, typer.Option(help="AWS profile of the server (written by `selfmaker up`).")] = PROFILE,
+    parameter: Annotated[
+        list[str] | None, typer.Option("--parameter", "-p", help="Another template parameter, as Key=Value.")
+    ] = None,
 ) -> None:
     """Launch a bundled stack (the fast.ai notebook by default), follow it, and print the Jupyter link."""
     import boto3
@@ -141,6 +141,11 @@ def launch(
     session = boto3.Session(profile_name=profile)
     endpoint_url = session.client("sts").meta.endpoint_url
     parameters = {"InstanceType": instance_type, "NotificationEmail": email}
+    for pair in parameter or []:
+        key, sep, value = pair.partition("=")
+        if not sep:
+            raise typer.BadParameter(f"'{pair}' is not Key=Value", param_hint="--parameter")
+        parameters[key] = value
     try:
         check_instance_type(instance_type, endpoint_url)
         url = launch_stack(session, endpoint_url, template, stack_name or f"{template}-stack", parameters, typer.echo)
@@ -148,3 +153,7 @@ def launch(
         typer.echo(f"selfmaker launch: {exc}", err=True)
         raise typer.Exit(1) from None
     typer.echo(f"\nJupyter (this link works once, for 5 minutes):\n  {url}")
+
+
+if __name__ == "__main__":
+    app()

@@ -32,6 +32,11 @@ ON_START = textwrap.dedent("""\
     else
       echo "list: refused: $(cat /tmp/list.err)"
     fi
+    if aws sns publish --topic-arn arn:aws:sns:us-east-1:123456789012:ready --message hi 2> /tmp/pub.err; then
+      echo "publish: allowed"
+    else
+      echo "publish: refused: $(cat /tmp/pub.err)"
+    fi
     echo "describe: $(aws sagemaker describe-notebook-instance --notebook-instance-name "$(
       python3 -c 'import json; print(json.load(open("/opt/ml/metadata/resource-metadata.json"))["ResourceName"])'
     )" --query NotebookInstanceStatus --output text)"
@@ -111,6 +116,8 @@ def test_lifecycle_script_acts_as_the_role(server, role, notebook):
     assert "list: refused:" in log and "(AccessDeniedException)" in log, log
     assert (f"User: {session_arn} is not authorized to perform: sagemaker:ListNotebookInstances on resource: * "
             "because no identity-based policy allows the sagemaker:ListNotebookInstances action") in log
+    assert "publish: refused:" in log and "(AccessDenied)" in log, log  # the role has no sns:Publish
+    assert "is not authorized to perform: sns:Publish" in log, log
     assert "describe: Pending" in log, log  # the allowed call went through (OnStart runs while Pending)
 
 
