@@ -643,8 +643,11 @@ def _running(inst: _Instance) -> bool:
     """Whether the sandbox, or once started its Jupyter, is still running (and is really ours)."""
     if inst.popen is not None:
         inst.popen.poll()  # reap the outer bwrap if it ended
-    pid = inst.main_pid or inst.pid
-    return _is_live(pid) and _ours(pid, inst.paths)
+    if inst.main_pid:
+        return _is_live(inst.main_pid) and _ours(inst.main_pid, inst.paths)
+    # While starting, any live process of the sandbox's group will do: the outer bwrap may be gone
+    # (or not yet reaped) while its init and the supervisor carry on.
+    return any(_ours(pid, inst.paths) for pid in _group(inst.pid))
 
 
 async def _kill_group(inst: _Instance) -> None:
