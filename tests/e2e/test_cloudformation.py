@@ -275,7 +275,7 @@ def test_validate_and_summarize_templates(server, tmp_path):
     assert cf.validate_template(TemplateURL=f"file://{path}")["Parameters"] == []
     with pytest.raises(ClientError) as caught:
         cf.validate_template(TemplateURL=f"{server.endpoint_url}/_selfmaker/health")
-    assert "points at this Selfmaker server itself" in caught.value.response["Error"]["Message"]
+    assert "is this Selfmaker server itself" in caught.value.response["Error"]["Message"]
     with pytest.raises(ClientError) as caught:
         cf.validate_template(TemplateURL="http://169.254.169.254/latest/meta-data")
     assert "SELFMAKER_TEMPLATE_ALLOW_PRIVATE_URLS=1" in caught.value.response["Error"]["Message"]
@@ -891,7 +891,7 @@ def test_template_urls_on_private_addresses_when_the_administrator_allows_them(t
         assert "is larger than 1048576 bytes" in caught.value.response["Error"]["Message"]
         with pytest.raises(ClientError) as caught:
             cf.validate_template(TemplateURL=f"{server.endpoint_url}/")
-        assert "points at this Selfmaker server itself" in caught.value.response["Error"]["Message"]
+        assert "is this Selfmaker server itself" in caught.value.response["Error"]["Message"]
     finally:
         server.kill()  # it ran no notebook instance
         web.shutdown()

@@ -10,9 +10,10 @@ import pytest
 from sqlalchemy import select, update
 
 from selfmaker.mail import Mailer, MailError, Outbox
+from selfmaker.net.outbound import OutboundGuard, OutboundRefused
 from selfmaker.services.base import RequestContext, ServiceError
 from selfmaker.services.sns import SNSService
-from selfmaker.services.sns.endpoints import EndpointGuard, EndpointRefused, check_url
+from selfmaker.services.sns.endpoints import check_url
 from selfmaker.services.sns.tables import sns_confirm_tokens, sns_deliveries, sns_delivery_attempts
 from selfmaker.store.db import open_store
 
@@ -294,13 +295,15 @@ def test_endpoint_urls_and_addresses():
         with pytest.raises(ServiceError) as exc:
             check_url(protocol, url)
         assert text in exc.value.message
-    strict = EndpointGuard(False, ("93.184.215.14",))
+    strict = OutboundGuard(False, "93.184.215.14", 80, "SELFMAKER_SNS_ALLOW_PRIVATE_ENDPOINTS")
     for host in ("127.0.0.1", "10.0.0.8", "192.168.1.1", "169.254.169.254", "[::1]", "[fe80::1]",
                  "[::ffff:127.0.0.1]", "100.64.0.1", "0.0.0.0", "224.0.0.1"):
-        with pytest.raises(EndpointRefused):
-            asyncio.run(strict.resolve(httpx.URL(f"http://{host}:8080/")))
-    with pytest.raises(EndpointRefused, match="own address"):
-        asyncio.run(strict.resolve(httpx.URL("http://93.184.215.14/")))
-    assert asyncio.run(strict.resolve(httpx.URL("http://8.8.8.8/"))) == "8.8.8.8"
-    relaxed = EndpointGuard(True, ())
-    assert ipaddress.ip_address(asyncio.run(relaxed.resolve(httpx.URL("http://127.0.0.1:9/")))).is_loopback
+        with pytest.raises(OutboundRefused):
+            asyncio.run(strict.address(httpx.URL(f"http://{host}:8080/")))
+    with pytest.raises(OutboundRefused, match="is this Selfmaker server itself"):
+        asyncio.run(strict.address(httpx.URL("http://93.184.215.14/")))
+    assert asyncio.run(strict.address(httpx.URL("http://8.8.8.8/"))) == "8.8.8.8"
+    relaxed = OutboundGuard(True, "127.0.0.1", 8080, "SELFMAKER_SNS_ALLOW_PRIVATE_ENDPOINTS")
+    assert ipaddress.ip_address(asyncio.run(relaxed.address(httpx.URL("http://127.0.0.1:9/")))).is_loopback
+    with pytest.raises(OutboundRefused, match="itself"):  # allowing private ranges never allows the server
+        asyncio.run(relaxed.address(httpx.URL("http://127.0.0.1:8080/")))

@@ -49,7 +49,7 @@ def build_server(settings: Settings) -> Server:
     orchestrator = NotebookOrchestrator(engine, LocalRuntime(settings.data_dir), logs, settings, catalogue)
     mailer = open_mailer(settings.outbox_dir, settings.smtp_url, settings.mail_from)
     sns = SNSService(engine, mailer, allow_private_endpoints=settings.sns_allow_private_endpoints,
-                     own_hosts=(settings.host,), retry_delays=settings.sns_retry_delays)
+                     own_host=settings.host, own_port=settings.port, retry_delays=settings.sns_retry_delays)
     authorize = Authorizer(engine, directory)
     providers: dict[str, object] = {}  # stacks call the very providers the API serves (filled in below)
     cloudformation = CloudFormationService(engine, settings, providers, authorize)

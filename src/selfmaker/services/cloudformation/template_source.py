@@ -12,15 +12,13 @@ TemplateURL may be
 
 from __future__ import annotations
 
-import asyncio
-import ipaddress
-import socket
 from importlib import resources
 from pathlib import Path
 from urllib.parse import unquote, urlsplit
 
 import httpx
 
+from selfmaker.net.outbound import OutboundGuard, OutboundRefused
 from selfmaker.services.base import RequestContext, ServiceError
 
 MAX_BODY = 51_200  # bytes, as AWS limits TemplateBody
@@ -35,9 +33,7 @@ def _invalid(message: str) -> ServiceError:
 
 class TemplateSource:
     def __init__(self, allow_private_urls: bool, own_host: str, own_port: int):
-        self.allow_private_urls = allow_private_urls
-        self.own_host = own_host
-        self.own_port = own_port
+        self.guard = OutboundGuard(allow_private_urls, own_host, own_port, "SELFMAKER_TEMPLATE_ALLOW_PRIVATE_URLS")
 
     async def text(self, ctx: RequestContext, params: dict) -> str:
         """The template of a request with TemplateBody or TemplateURL (exactly one of them)."""
@@ -100,38 +96,10 @@ class TemplateSource:
     async def _checked_address(self, url: httpx.URL) -> str:
         if url.scheme not in ("http", "https") or not url.host:
             raise _invalid("TemplateURL must be a supported URL.")
-        port = url.port or (443 if url.scheme == "https" else 80)
-        addresses = await _resolve(url.host, port)
-        own = await self._own_addresses()
-        for address in addresses:
-            plain = (address.ipv4_mapped or address) if isinstance(address, ipaddress.IPv6Address) else address
-            if plain in own and port == self.own_port:
-                raise _invalid(f"TemplateURL {url} points at this Selfmaker server itself")
-            if not self.allow_private_urls and (not plain.is_global or plain.is_multicast):
-                raise _invalid(
-                    f"TemplateURL {url} resolves to {plain}, a loopback, private or link-local address; the "
-                    "administrator can allow these with SELFMAKER_TEMPLATE_ALLOW_PRIVATE_URLS=1"
-                )
-        return str(addresses[0])
-
-    async def _own_addresses(self) -> set:
-        found = set()
-        for host in {self.own_host, socket.gethostname(), "localhost"}:
-            try:
-                found.update(await _resolve(host, self.own_port))
-            except ServiceError:
-                continue
-        if self.own_host in ("0.0.0.0", "::", ""):
-            found.update({ipaddress.ip_address("127.0.0.1"), ipaddress.ip_address("::1")})
-        return found
-
-
-async def _resolve(host: str, port: int) -> list:
-    try:
-        infos = await asyncio.get_running_loop().getaddrinfo(host, port, type=socket.SOCK_STREAM)
-    except (socket.gaierror, UnicodeError):
-        raise _invalid(f"TemplateURL host {host} does not resolve") from None
-    return list(dict.fromkeys(ipaddress.ip_address(info[4][0].split("%", 1)[0]) for info in infos))
+        try:
+            return await self.guard.address(url)
+        except OutboundRefused as refused:
+            raise _invalid(f"TemplateURL {url} cannot be fetched: {refused}") from None
 
 
 async def _read_limited(response: httpx.Response, url: str) -> bytes:

@@ -20,7 +20,7 @@ import httpx
 from sqlalchemy import Connection, Engine, insert, select, update
 
 from selfmaker.mail import Mailer, MailError
-from selfmaker.services.sns.endpoints import EndpointGuard, EndpointRefused
+from selfmaker.net.outbound import OutboundGuard, OutboundRefused
 from selfmaker.services.sns.tables import sns_deliveries, sns_delivery_attempts, sns_subscriptions
 
 log = logging.getLogger("selfmaker.sns")
@@ -58,7 +58,7 @@ def http_payload(url: str, headers: dict[str, str], body: str) -> dict:
 
 
 class Dispatcher:
-    def __init__(self, engine: Engine, mailer: Mailer, guard: EndpointGuard, retry_delays: tuple[float, ...],
+    def __init__(self, engine: Engine, mailer: Mailer, guard: OutboundGuard, retry_delays: tuple[float, ...],
                  concurrency: int = 16):
         self.engine = engine
         self.mailer = mailer
@@ -141,8 +141,8 @@ class Dispatcher:
     async def _post(self, payload: dict) -> str:
         url = httpx.URL(payload["url"])
         try:
-            address = await self.guard.resolve(url)
-        except EndpointRefused as err:
+            address = await self.guard.address(url)
+        except OutboundRefused as err:
             raise DeliveryFailed(f"refused: {err}", retryable=False) from err
         headers = {**payload["headers"], "Host": url.netloc.decode("ascii")}
         # Connect to the address just checked; TLS still verifies the certificate against the name.

@@ -5,8 +5,8 @@ from __future__ import annotations
 from sqlalchemy import Engine
 
 from selfmaker.mail import Mailer
+from selfmaker.net.outbound import OutboundGuard
 from selfmaker.services.sns.delivery import Dispatcher
-from selfmaker.services.sns.endpoints import EndpointGuard
 from selfmaker.services.sns.links import UnsubscribeTokens
 from selfmaker.services.sns.outgoing import Outgoing
 from selfmaker.services.sns.publish import Publishing
@@ -18,13 +18,15 @@ from selfmaker.services.sns.topics import Topics
 
 class SNSService(Topics, Subscriptions, Publishing, TopicTags):
     def __init__(self, engine: Engine, mailer: Mailer, *, allow_private_endpoints: bool = False,
-                 own_hosts: tuple[str, ...] = (), retry_delays: tuple[float, ...] = (10, 30, 60, 300, 900)):
+                 own_host: str = "127.0.0.1", own_port: int = 0,
+                 retry_delays: tuple[float, ...] = (10, 30, 60, 300, 900)):
         self.engine = engine
         self.retry_delays = retry_delays
         self.signer = MessageSigner(engine)
         self.unsubscribe_tokens = UnsubscribeTokens(engine)
         self.outgoing = Outgoing(mailer, self.signer, self.unsubscribe_tokens)
-        self.guard = EndpointGuard(allow_private_endpoints, own_hosts)
+        self.guard = OutboundGuard(allow_private_endpoints, own_host, own_port,
+                                   "SELFMAKER_SNS_ALLOW_PRIVATE_ENDPOINTS")
         self.dispatcher = Dispatcher(engine, mailer, self.guard, retry_delays)
 
     @property

@@ -10,11 +10,12 @@ from dataclasses import dataclass
 
 from sqlalchemy import Connection, Engine, delete, insert, select, update
 
+from selfmaker.net.outbound import OutboundGuard, OutboundRefused
 from selfmaker.services.base import RequestContext, ServiceError
 from selfmaker.services.sns.arns import parse_topic_arn, subscription_in_scope, topic_in_scope, topic_of_subscription
 from selfmaker.services.sns.attributes import PROTOCOLS, check_subscription_attribute, effective_delivery_policy
 from selfmaker.services.sns.delivery import Dispatcher, enqueue
-from selfmaker.services.sns.endpoints import EndpointGuard, EndpointRefused, check_url
+from selfmaker.services.sns.endpoints import check_url
 from selfmaker.services.sns.errors import invalid_parameter, subscription_not_found
 from selfmaker.services.sns.links import CONFIRM_TTL, UnsubscribeTokens, new_confirm_token, token_hash
 from selfmaker.services.sns.outgoing import Outgoing
@@ -42,7 +43,7 @@ class LinkResult:
 class Subscriptions:
     engine: Engine
     dispatcher: Dispatcher
-    guard: EndpointGuard
+    guard: OutboundGuard
     outgoing: Outgoing
     unsubscribe_tokens: UnsubscribeTokens
     retry_delays: tuple[float, ...]
@@ -87,8 +88,8 @@ class Subscriptions:
             return
         url = check_url(protocol, endpoint)
         try:
-            await self.guard.resolve(url)
-        except EndpointRefused as err:
+            await self.guard.address(url)
+        except OutboundRefused as err:
             raise invalid_parameter("Endpoint", str(err)) from None
 
     def _send_confirmation(self, conn: Connection, ctx: RequestContext, topic, subscription) -> str:
