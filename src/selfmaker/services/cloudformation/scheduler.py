@@ -48,13 +48,7 @@ async def run_graph(
                 break
             finished, _ = await asyncio.wait(running, return_when=asyncio.FIRST_COMPLETED)
             for task in finished:
-                name = running.pop(task)
-                if task.cancelled():
-                    outcome.cancelled.append(name)
-                elif task.exception() is not None:
-                    outcome.failed.append(name)
-                else:
-                    outcome.done.append(name)
+                _record(task, running.pop(task), outcome)
             if stop_on_failure and outcome.failed and running:
                 await _cancel(running, outcome)
     finally:
@@ -68,10 +62,15 @@ async def _cancel(running: dict[asyncio.Task, str], outcome: Outcome) -> None:
         task.cancel()
     await asyncio.gather(*running, return_exceptions=True)
     for task, name in running.items():
-        if task.cancelled():
-            outcome.cancelled.append(name)
-        elif task.exception() is not None:
-            outcome.failed.append(name)
-        else:
-            outcome.done.append(name)
+        _record(task, name, outcome)
     running.clear()
+
+
+def _record(task: asyncio.Task, name: str, outcome: Outcome) -> None:
+    """File a finished action under how it ended."""
+    if task.cancelled():
+        outcome.cancelled.append(name)
+    elif task.exception() is not None:
+        outcome.failed.append(name)
+    else:
+        outcome.done.append(name)

@@ -9,8 +9,7 @@ from sqlalchemy import JSON, Column, Engine, Float, String, Table, delete, inser
 from sqlalchemy.exc import IntegrityError
 
 from selfmaker.services.base import RequestContext, validation_error
-from selfmaker.services.pagination import page
-from selfmaker.services.sagemaker.common import arn, in_time_window, write_tags
+from selfmaker.services.sagemaker.common import arn, listing_page, write_tags
 from selfmaker.store.tables import metadata, tags
 
 code_repositories = Table(
@@ -88,12 +87,8 @@ class CodeRepositories:
         selected = [
             row for row in rows
             if (not contains or contains.lower() in row.name.lower())
-            and in_time_window(row.creation_time, params, "CreationTimeBefore", "CreationTimeAfter")
-            and in_time_window(row.last_modified_time, params, "LastModifiedTimeBefore", "LastModifiedTimeAfter")
         ]
-        sort_key = _SORT_KEYS[params.get("SortBy", "Name")]
-        selected.sort(key=lambda row: getattr(row, sort_key), reverse=params.get("SortOrder") == "Descending")
-        items, token = page(selected, params.get("MaxResults"), params.get("NextToken"))
+        items, token = listing_page(selected, params, _SORT_KEYS, "Name")
         return {
             "CodeRepositorySummaryList": [
                 {"CodeRepositoryName": row.name, "CodeRepositoryArn": row.arn, "CreationTime": row.creation_time,

@@ -5,6 +5,7 @@ from __future__ import annotations
 from sqlalchemy import Engine, delete, insert, select
 
 from selfmaker.services.base import RequestContext, validation_error
+from selfmaker.services.pagination import page
 from selfmaker.store.tables import tags
 
 MAX_TAGS = 50
@@ -15,11 +16,26 @@ def arn(ctx: RequestContext, kind: str, name: str) -> str:
     return ctx.arn("sagemaker", f"{kind}/{name.lower()}")
 
 
-def in_time_window(moment: float, params: dict, before: str, after: str) -> bool:
+def _in_time_window(moment: float, params: dict, before: str, after: str) -> bool:
     return not (
         (params.get(before) is not None and moment >= params[before])
         or (params.get(after) is not None and moment <= params[after])
     )
+
+
+def listing_page(
+    rows: list, params: dict, sort_keys: dict[str, str], default_sort: str, default_order: str = "Ascending"
+) -> tuple[list, str | None]:
+    """What every SageMaker List* shares: the creation/modification time windows, SortBy/SortOrder, paging."""
+    kept = [
+        row
+        for row in rows
+        if _in_time_window(row.creation_time, params, "CreationTimeBefore", "CreationTimeAfter")
+        and _in_time_window(row.last_modified_time, params, "LastModifiedTimeBefore", "LastModifiedTimeAfter")
+    ]
+    sort_key = sort_keys[params.get("SortBy", default_sort)]
+    kept.sort(key=lambda row: getattr(row, sort_key), reverse=params.get("SortOrder", default_order) == "Descending")
+    return page(kept, params.get("MaxResults"), params.get("NextToken"))
 
 
 def read_tags(engine: Engine, resource_arn: str) -> list[dict]:

@@ -10,8 +10,7 @@ from sqlalchemy import Engine, delete, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
 from selfmaker.services.base import RequestContext, validation_error
-from selfmaker.services.pagination import page
-from selfmaker.services.sagemaker.common import arn, in_time_window, write_tags
+from selfmaker.services.sagemaker.common import arn, listing_page, write_tags
 from selfmaker.store.tables import lifecycle_configs, notebook_instances, tags
 
 _KIND = "notebook-instance-lifecycle-config"
@@ -92,13 +91,8 @@ class LifecycleConfigs:
             row
             for row in rows
             if (not contains or contains.lower() in row.name.lower())
-            and in_time_window(row.creation_time, params, "CreationTimeBefore", "CreationTimeAfter")
-            and in_time_window(row.last_modified_time, params, "LastModifiedTimeBefore", "LastModifiedTimeAfter")
         ]
-        sort_key = _SORT_KEYS[params.get("SortBy", "CreationTime")]
-        descending = params.get("SortOrder", "Descending") == "Descending"
-        selected.sort(key=lambda row: getattr(row, sort_key), reverse=descending)
-        items, token = page(selected, params.get("MaxResults"), params.get("NextToken"))
+        items, token = listing_page(selected, params, _SORT_KEYS, "CreationTime", "Descending")
         return {
             "NotebookInstanceLifecycleConfigs": [
                 {

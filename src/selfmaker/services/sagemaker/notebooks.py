@@ -13,8 +13,7 @@ from selfmaker.domain import notebook_states as st
 from selfmaker.domain.instance_types import InstanceType
 from selfmaker.runtime.gpus import count_gpus
 from selfmaker.services.base import RequestContext, ServiceError, validation_error
-from selfmaker.services.pagination import page
-from selfmaker.services.sagemaker.common import arn, in_time_window, write_tags
+from selfmaker.services.sagemaker.common import arn, listing_page, write_tags
 from selfmaker.services.sagemaker.orchestrator import NotebookOrchestrator, notebook_base_path
 from selfmaker.store.tables import lifecycle_configs, notebook_instances, notebook_tokens
 
@@ -172,12 +171,8 @@ class NotebookInstances:
             and (not config_contains or config_contains in (row.lifecycle_config_name or ""))
             and (not repo_contains or repo_contains in (row.settings.get("DefaultCodeRepository") or ""))
             and (not repo_equals or repo_equals in (row.settings.get("AdditionalCodeRepositories") or []))
-            and in_time_window(row.creation_time, params, "CreationTimeBefore", "CreationTimeAfter")
-            and in_time_window(row.last_modified_time, params, "LastModifiedTimeBefore", "LastModifiedTimeAfter")
         ]
-        sort_key = _SORT_KEYS[params.get("SortBy", "Name")]
-        selected.sort(key=lambda row: getattr(row, sort_key), reverse=params.get("SortOrder") == "Descending")
-        items, token = page(selected, params.get("MaxResults"), params.get("NextToken"))
+        items, token = listing_page(selected, params, _SORT_KEYS, "Name")
         return {
             "NotebookInstances": [
                 {
