@@ -69,12 +69,21 @@ def up(
         mail_target = open_mailer(settings.outbox_dir, settings.smtp_url, settings.mail_from).describe()
     except ValueError as err:
         raise typer.BadParameter(str(err), param_hint="--smtp-url/--mail-from") from None
-    server = build_server(settings)
+    from selfmaker.services.base import ServiceError
+
+    try:
+        server = build_server(settings)
+    except ServiceError as err:  # a root password that breaks the password policy
+        raise typer.BadParameter(err.message, param_hint="SELFMAKER_ROOT_PASSWORD") from None
     config_path = write_aws_profile(settings, server.root.access_key_id, server.root.secret_access_key)
     typer.echo(f"Selfmaker listening on {settings.endpoint_url}  (data: {settings.data_dir})")
     typer.echo(f"AWS profile '{PROFILE}' written to {config_path}; try:")
     typer.echo(f"  aws --profile {PROFILE} sagemaker list-notebook-instances")
     typer.echo(f"Mail goes to {mail_target}" + ("" if settings.smtp_url else "; read it with `selfmaker mail`"))
+    typer.echo(f"Console: {settings.endpoint_url}/console/  (account {server.root.account_id}, root user)")
+    if server.generated_root_password:
+        typer.echo(f"  Root password: {server.generated_root_password}\n  (shown this once; to choose it instead, "
+                   "set SELFMAKER_ROOT_PASSWORD before the first start)")
     uvicorn.run(
         server.app, host=host, port=port, log_level="warning", access_log=False, lifespan="on",
         timeout_graceful_shutdown=5,

@@ -112,10 +112,7 @@ class ApiHandler:
                 if call.protocol == "json"
                 else query_protocol.parse(operation, call.params or {})
             )
-            validate(operation.input_shape, params, _VALIDATION_CODES.get(call.service, "ValidationError"))
-            if self.authorize is not None:
-                self.authorize(ctx, call.service, call.operation, params)
-            result = await self._invoke(call, operation, ctx, params)
+            result = await self._invoke(call.service, operation, ctx, params)
             if call.protocol == "json":
                 return json_protocol.serialize(operation, result, request_id)
             return query_protocol.serialize(operation, result, request_id)
@@ -174,13 +171,24 @@ class ApiHandler:
             endpoint_url=self.endpoint_url,
         )
 
-    async def _invoke(self, call: _Call, operation: OperationModel, ctx: RequestContext, params: dict):
-        method = getattr(self.services[call.service].provider, call.operation, None)
+    async def call(self, ctx: RequestContext, service: str, operation: str, params: dict) -> dict:
+        """One operation as ``ctx``'s principal, in-process (the console's way in): validated and
+        authorized exactly as a signed request is."""
+        model = operation_model(service, operation)
+        if model is None:
+            raise ServiceError("UnknownOperationException", f"Unknown operation '{operation}'.")
+        return await self._invoke(service, model, ctx, params)
+
+    async def _invoke(self, service: str, operation: OperationModel, ctx: RequestContext, params: dict):
+        validate(operation.input_shape, params, _VALIDATION_CODES.get(service, "ValidationError"))
+        if self.authorize is not None:
+            self.authorize(ctx, service, operation.name, params)
+        method = getattr(self.services[service].provider, operation.name, None)
         if method is None:
             raise ServiceError(
                 "NotImplementedException",
                 f"Selfmaker does not implement {operation.service_model.service_id} operation "
-                f"{call.operation} yet.",
+                f"{operation.name} yet.",
                 400,
             )
         result = method(ctx, params)

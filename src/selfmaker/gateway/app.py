@@ -1,4 +1,4 @@
-"""The whole server as one ASGI app: the AWS API at ``/``, Jupyter under ``/notebook/…``."""
+"""The whole server as one ASGI app: the AWS API at ``/``, Jupyter under ``/notebook/…``, the console's pages."""
 
 from __future__ import annotations
 
@@ -10,6 +10,8 @@ from starlette.responses import JSONResponse
 from starlette.routing import Route
 
 from selfmaker.config import Settings
+from selfmaker.console import console_routes
+from selfmaker.console.root_password import ensure_root_password
 from selfmaker.domain.instance_types import load_catalogue
 from selfmaker.gateway.api import ApiHandler, Service
 from selfmaker.gateway.authz import Authorizer
@@ -36,6 +38,7 @@ class Server:
     app: object  # the ASGI callable
     root: Credential
     orchestrator: NotebookOrchestrator
+    generated_root_password: str | None  # set on first start when none was given: printed once
 
 
 def build_server(settings: Settings) -> Server:
@@ -43,6 +46,7 @@ def build_server(settings: Settings) -> Server:
     engine = open_store(settings.database_path)
     credentials = CredentialStore(engine)
     root = bootstrap_root(engine, credentials)
+    generated_root_password = ensure_root_password(engine)
     catalogue = load_catalogue(settings.data_dir)
     logs = LogsService(engine)
     directory = Directory(engine)  # IAM as the gateway and STS read it, with its policy cache
@@ -92,6 +96,7 @@ def build_server(settings: Settings) -> Server:
             *sns_link_routes(sns),
             *cloudformation.routes(),
             *proxy.routes(),
+            *console_routes(engine, api, settings, catalogue, root.account_id),
         ],
         lifespan=lifespan,
     )
@@ -103,4 +108,4 @@ def build_server(settings: Settings) -> Server:
         else:
             await web(scope, receive, send)
 
-    return Server(app, root, orchestrator)
+    return Server(app, root, orchestrator, generated_root_password)
