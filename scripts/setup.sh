@@ -17,6 +17,25 @@ if ((${#need_apt[@]})); then
 fi
 
 extras="${SELFMAKER_EXTRAS:-}"
+
+# The browser tests (extras "test") drive Debian's Chromium through Playwright (never `playwright install`),
+# with a CJK font so that Korean console pages render in screenshots. Missing them only skips those tests.
+if [[ ",$extras," == *,test,* ]]; then
+  need_apt=()
+  [ -x /usr/bin/chromium ] || need_apt+=(chromium)
+  dpkg-query -W -f='${Status}' fonts-noto-cjk 2>/dev/null | grep -q "ok installed" || need_apt+=(fonts-noto-cjk)
+  if ((${#need_apt[@]})); then
+    if [ "$(id -u)" = 0 ]; then
+      echo "setup: installing ${need_apt[*]} (for the browser tests)" >&2
+      apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
+        "${need_apt[@]}" >/dev/null
+    else
+      echo "setup: the browser tests need ${need_apt[*]} (e.g. sudo apt-get install ${need_apt[*]});" \
+        "without them they are skipped" >&2
+    fi
+  fi
+fi
+
 stamp=".venv/.selfmaker-installed${extras:+-$extras}"
 if [ ! -x .venv/bin/python ]; then
   python3 -m venv .venv

@@ -74,7 +74,8 @@ def up(
     try:
         server = build_server(settings)
     except ServiceError as err:  # a root password that breaks the password policy
-        raise typer.BadParameter(err.message, param_hint="SELFMAKER_ROOT_PASSWORD") from None
+        typer.echo(f"selfmaker up: SELFMAKER_ROOT_PASSWORD: {err.message}", err=True)
+        raise typer.Exit(2) from None
     config_path = write_aws_profile(settings, server.root.access_key_id, server.root.secret_access_key)
     typer.echo(f"Selfmaker listening on {settings.endpoint_url}  (data: {settings.data_dir})")
     typer.echo(f"AWS profile '{PROFILE}' written to {config_path}; try:")

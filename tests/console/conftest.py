@@ -1,0 +1,41 @@
+"""Console fixtures: a server with a known root password, and a signed-in HTTP client."""
+
+from __future__ import annotations
+
+import re
+
+import httpx
+import pytest
+
+from tests.conftest import ServerProcess, _stop_everything
+
+ROOT_PASSWORD = "console-root-password-0001"
+
+
+def csrf_field(html: str) -> str:
+    found = re.search(r'name="csrf_token" value="([^"]+)"', html)
+    assert found, "the page has no CSRF field"
+    return found.group(1)
+
+
+def sign_in(client: httpx.Client, password: str = ROOT_PASSWORD, user: str = "", account: str = "123456789012",
+            next_path: str = "/console/") -> httpx.Response:
+    form = client.get("/signin")
+    return client.post("/signin", data={"csrf_token": csrf_field(form.text), "account": account, "user": user,
+                                        "password": password, "next": next_path})
+
+
+@pytest.fixture(scope="module")
+def console_server(tmp_path_factory) -> ServerProcess:
+    base = tmp_path_factory.mktemp("console")
+    proc = ServerProcess(base / "data", base / "home", lifecycle_timeout=3,
+                         extra_env={"SELFMAKER_ROOT_PASSWORD": ROOT_PASSWORD}).start()
+    yield proc
+    _stop_everything(proc)
+
+
+@pytest.fixture
+def root_client(console_server) -> httpx.Client:
+    with httpx.Client(base_url=console_server.endpoint_url, timeout=30) as client:
+        assert sign_in(client).status_code == 303
+        yield client
