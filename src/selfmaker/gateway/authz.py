@@ -16,8 +16,11 @@ from selfmaker.services.iam.directory import Directory, Principal
 from selfmaker.services.sts.sessions import trust
 
 ALWAYS_ALLOWED = frozenset({"sts:GetCallerIdentity"})
-# IAM operations that, without a UserName, act on the calling user.
-_SELF_OPERATIONS = frozenset({"GetUser", "CreateAccessKey", "ListAccessKeys", "UpdateAccessKey", "DeleteAccessKey"})
+# IAM operations that, without a UserName, act on the calling user (ChangePassword always does).
+_SELF_OPERATIONS = frozenset({
+    "GetUser", "CreateAccessKey", "ListAccessKeys", "UpdateAccessKey", "DeleteAccessKey", "ChangePassword",
+    "CreateLoginProfile", "GetLoginProfile", "DeleteLoginProfile",
+})
 
 
 def resource_arn(ctx: RequestContext, directory: Directory, service: str, operation: str, params: dict) -> str:

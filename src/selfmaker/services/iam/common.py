@@ -62,6 +62,16 @@ def caller_kind(ctx: RequestContext) -> str:
     return "user" if ":user/" in ctx.principal_arn else "assumed-role"
 
 
+def named_or_calling_user(ctx: RequestContext, params: dict) -> str:
+    """The UserName given, else the calling user's name (as IAM defaults it); root and roles must name one."""
+    name = params.get("UserName")
+    if name is None:
+        if caller_kind(ctx) != "user":
+            raise ServiceError("ValidationError", "Must specify userName when calling with non-User credentials")
+        name = ctx.principal_arn.rsplit("/", 1)[-1]
+    return name
+
+
 def check_document(text: str, trust: bool = False) -> str:
     """A policy document as given, once IAM's grammar accepts it (else MalformedPolicyDocument)."""
     try:

@@ -1,4 +1,4 @@
-"""The IAM service: users and their access keys, roles, inline and managed policies.
+"""The IAM service: users and their access keys and console passwords, roles, inline and managed policies.
 
 IAM is global: nothing here is scoped by region. Every change tells the directory, which drops the
 compiled policies the gateway caches.
@@ -11,13 +11,14 @@ from sqlalchemy import Engine
 from selfmaker.services.iam.access_keys import AccessKeys
 from selfmaker.services.iam.directory import Directory
 from selfmaker.services.iam.inline_policies import InlinePolicies
+from selfmaker.services.iam.login_profiles import LoginProfiles
 from selfmaker.services.iam.managed_policies import ManagedPolicies
 from selfmaker.services.iam.roles import Roles
 from selfmaker.services.iam.users import Users
 from selfmaker.services.identity import CredentialStore
 
 
-class IAMService(Users, AccessKeys, Roles, InlinePolicies, ManagedPolicies):
+class IAMService(Users, AccessKeys, LoginProfiles, Roles, InlinePolicies, ManagedPolicies):
     def __init__(self, engine: Engine, credentials: CredentialStore, directory: Directory):
         self.engine = engine
         self.credentials = credentials

@@ -6,7 +6,7 @@ IAM names (users, roles, managed policies) are unique regardless of case, so eac
 
 from __future__ import annotations
 
-from sqlalchemy import JSON, Column, Float, ForeignKey, Integer, String, Table, Text, UniqueConstraint
+from sqlalchemy import JSON, Boolean, Column, Float, ForeignKey, Integer, String, Table, Text, UniqueConstraint
 
 from selfmaker.store.tables import metadata
 
@@ -86,6 +86,17 @@ iam_attachments = Table(
     Column("owner_kind", String(8), primary_key=True),
     Column("owner_key", String(64), primary_key=True),
     Column("policy_arn", String(2048), primary_key=True),
+)
+
+# Console passwords ("login profiles"): at most one per user, keyed by its name_key like the tables above.
+iam_login_profiles = Table(
+    "iam_login_profiles",
+    metadata,
+    Column("account_id", String(12), primary_key=True),
+    Column("user_key", String(64), primary_key=True),
+    Column("password_hash", String(256), nullable=False),  # Argon2id, in its PHC string form
+    Column("password_reset_required", Boolean, nullable=False),
+    Column("created", Float, nullable=False),
 )
 
 # What an STS access key stands for beyond access_keys: the role session and its session policies.

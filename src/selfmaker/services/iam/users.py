@@ -22,7 +22,7 @@ from selfmaker.services.iam.common import (
     update_owner,
 )
 from selfmaker.services.iam.directory import Directory
-from selfmaker.services.iam.tables import iam_users
+from selfmaker.services.iam.tables import iam_login_profiles, iam_users
 from selfmaker.store.tables import access_keys
 
 
@@ -85,6 +85,10 @@ class Users:
     def DeleteUser(self, ctx: RequestContext, params: dict) -> dict:
         with self.engine.begin() as conn:
             user = find_owner(conn, ctx, "user", params["UserName"])
+            if conn.execute(select(iam_login_profiles.c.user_key).where(
+                iam_login_profiles.c.account_id == ctx.account_id, iam_login_profiles.c.user_key == user.name_key
+            )).first():
+                raise delete_conflict("Cannot delete entity, must delete login profile first.")
             if conn.execute(select(access_keys.c.access_key_id).where(access_keys.c.principal_arn == user.arn)).first():
                 raise delete_conflict("Cannot delete entity, must delete access keys first.")
             require_no_policies(conn, ctx, "user", user.name_key)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from selfmaker.services.cloudformation.resources.base import ResourceType
-from selfmaker.services.cloudformation.resources.iam import ManagedPolicy, Policy, Role
+from selfmaker.services.cloudformation.resources.iam import ManagedPolicy, Policy, Role, User
 from selfmaker.services.cloudformation.resources.logs import LogGroup
 from selfmaker.services.cloudformation.resources.sagemaker import (
     CodeRepository,
@@ -17,7 +17,7 @@ from selfmaker.services.cloudformation.signals import WaitSignals
 
 def resource_types(signals: WaitSignals) -> dict[str, ResourceType]:
     types: list[ResourceType] = [
-        NotebookInstance(), NotebookInstanceLifecycleConfig(), CodeRepository(), Role(), Policy(), ManagedPolicy(),
-        Topic(), Subscription(), LogGroup(), WaitConditionHandle(signals), WaitCondition(signals),
+        NotebookInstance(), NotebookInstanceLifecycleConfig(), CodeRepository(), Role(), User(), Policy(),
+        ManagedPolicy(), Topic(), Subscription(), LogGroup(), WaitConditionHandle(signals), WaitCondition(signals),
     ]
     return {kind.type_name: kind for kind in types}
