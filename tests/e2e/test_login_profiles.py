@@ -144,6 +144,10 @@ def test_a_stack_user_gets_its_login_profile_and_takes_it_along(server):
     assert iam.get_login_profile(UserName=name)["LoginProfile"]["PasswordResetRequired"] is True
     assert signs_in(server, name, PASSWORD) == ConsoleUser(arn, name, True)
     assert iam.list_user_policies(UserName=name)["PolicyNames"] == ["change-own-password"]
+    # Reading the stack's events does not hand out the password the NoEcho parameter hid.
+    shown = [e.get("ResourceProperties", "") for e in cf.describe_stack_events(StackName=stack)["StackEvents"]]
+    assert any('"Password": "****"' in properties for properties in shown)
+    assert not any(PASSWORD in properties for properties in shown)
 
     cf.update_stack(StackName=stack, TemplateBody=USER_STACK, Capabilities=["CAPABILITY_IAM"], Parameters=[
         {"ParameterKey": "Password", "ParameterValue": "a new term's password"},

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import secrets
 from urllib.parse import urlencode
 
@@ -54,10 +55,11 @@ def routes(console: Console, engine: Engine) -> list:
             return await signin_form(view, view.t(
                 "Too many failed sign-in attempts. Try again in %(seconds)d seconds.", seconds=int(wait) + 1), 429)
         if not user:
-            ok = account == console.default_account and check_root_password(engine, password)
+            # Argon2 takes tens of milliseconds by design: off the event loop, which serves everyone else.
+            ok = account == console.default_account and await asyncio.to_thread(check_root_password, engine, password)
             principal = (f"arn:aws:iam::{account}:root", view.t("Root user"), False) if ok else None
         else:
-            found = check_console_password(engine, account, user, password)
+            found = await asyncio.to_thread(check_console_password, engine, account, user, password)
             principal = (found.arn, found.name, found.password_reset_required) if found else None
         if principal is None:
             lockout.failed(key)

@@ -25,7 +25,7 @@ from selfmaker.domain.cfn.plan import make_plan, pseudo_parameters
 from selfmaker.domain.cfn.template import Template
 from selfmaker.services.cloudformation.calls import Authorize, ProviderCalls, ResourceFailure
 from selfmaker.services.cloudformation.exports import Exports
-from selfmaker.services.cloudformation.operation import Run
+from selfmaker.services.cloudformation.operation import Run, masked
 from selfmaker.services.cloudformation.records import ResourceState, StackStore
 from selfmaker.services.cloudformation.resources.base import Current, ResourceRequest, ResourceType
 from selfmaker.services.cloudformation.scheduler import run_graph
@@ -229,7 +229,7 @@ class StackEngine:
             raise
         self.store.put_resource(stack_id, logical_id, f"{status}_IN_PROGRESS", first_reason, physical_id=None,
                                 physical_name=name, properties=properties, attributes={},
-                                event_properties=properties, show_physical_id=False, **shape)
+                                event_properties=run.shown(properties), show_physical_id=False, **shape)
         request = run.request(logical_id, properties, name)
         physical_id = None
         try:
@@ -319,7 +319,7 @@ class StackEngine:
             self.store.set_resource(stack_id, logical_id, **shape)
             return
         self.store.put_resource(stack_id, logical_id, "UPDATE_IN_PROGRESS", properties=properties,
-                                event_properties=properties, **shape)
+                                event_properties=run.shown(properties), **shape)
         request = run.request(logical_id, properties, before.physical_name)
         try:
             attributes = await handler.update(run.calls, request, _current(before))
@@ -377,7 +377,7 @@ class StackEngine:
                 return
             if current.properties == old.properties and current.status.endswith("_COMPLETE"):
                 return
-            self.store.put_resource(stack_id, logical_id, "UPDATE_IN_PROGRESS", event_properties=old.properties)
+            self.store.put_resource(stack_id, logical_id, "UPDATE_IN_PROGRESS", event_properties=masked(old.properties))
             request = self._request(stack, logical_id, old)
             try:
                 attributes = await self.types[old.type].update(calls, request, _current(current))

@@ -6,7 +6,7 @@ from __future__ import annotations
 from sqlalchemy.engine import Row
 
 from selfmaker.domain.cfn.errors import TemplateError
-from selfmaker.domain.cfn.parameters import text
+from selfmaker.domain.cfn.parameters import NO_ECHO_MASK, text
 from selfmaker.domain.cfn.plan import Plan
 from selfmaker.services.cloudformation.calls import ProviderCalls, ResourceFailure
 from selfmaker.services.cloudformation.exports import Exports
@@ -33,6 +33,14 @@ class Run:
             return self._evaluator().evaluate(resource.properties, ("Resources", logical_id, "Properties"))
         except TemplateError as err:
             raise ResourceFailure(str(self.plan.template.locate(err))) from None
+
+    def shown(self, properties: dict) -> dict:
+        """Properties as stack events show them: NoEcho parameter values and passwords masked, so that
+        cloudformation:DescribeStackEvents does not hand out what the template hid."""
+        hidden = {value for name, value in self.plan.parameters.items()
+                  if value and self.plan.template.parameters.get(name) is not None
+                  and self.plan.template.parameters[name].no_echo}
+        return masked(properties, hidden)
 
     def outputs(self) -> tuple[list[dict], dict[str, str]]:
         """The stack's Outputs, and the exports among them (name -> value)."""
@@ -87,3 +95,13 @@ def _output_text(value, name: str) -> str:
         raise ResourceFailure(f"Template format error: Output {name} is malformed. Its value must be a string or a "
                               "list of strings")
     return text(value)
+
+
+def masked(value, hidden: frozenset[str] | set[str] = frozenset(), key: str = ""):
+    if isinstance(value, dict):
+        return {k: masked(v, hidden, k) for k, v in value.items()}
+    if isinstance(value, list):
+        return [masked(item, hidden) for item in value]
+    if key == "Password" or (isinstance(value, str) and value in hidden):
+        return NO_ECHO_MASK
+    return value
