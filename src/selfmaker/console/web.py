@@ -77,7 +77,10 @@ class Console:
         async def endpoint(request: Request) -> Response:
             view = View(self, request, self.sessions.find(request.cookies.get(SESSION_COOKIE)))
             if view.session is None and not public:
-                return view.redirect(f"/signin?{urlencode({'next': _path_with_query(request)})}")
+                signin = f"/signin?{urlencode({'next': _path_with_query(request)})}"
+                if request.headers.get("hx-request"):  # a live update after the session ended: the whole page goes
+                    return Response(status_code=200, headers={"HX-Redirect": signin})
+                return view.redirect(signin)
             if request.method == "POST" and not public:
                 await view.read_form()
                 if not view.session.csrf_ok(view.form.get("csrf_token") or request.headers.get("x-csrf-token")):
