@@ -15,7 +15,7 @@ import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from urllib.parse import quote, unquote, urlencode
+from urllib.parse import quote, unquote, urlencode, urlsplit
 
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 from markupsafe import Markup
@@ -79,7 +79,9 @@ class Console:
             if view.session is None and not public:
                 signin = f"/signin?{urlencode({'next': _path_with_query(request)})}"
                 if request.headers.get("hx-request"):  # a live update after the session ended: the whole page goes
-                    return Response(status_code=200, headers={"HX-Redirect": signin})
+                    page = urlsplit(request.headers.get("hx-current-url", ""))
+                    back = page.path + (f"?{page.query}" if page.query else "")
+                    return Response(status_code=200, headers={"HX-Redirect": f"/signin?{urlencode({'next': back})}"})
                 return view.redirect(signin)
             if request.method == "POST" and not public:
                 await view.read_form()
