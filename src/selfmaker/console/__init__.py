@@ -17,7 +17,7 @@ from selfmaker.gateway.api import ApiHandler
 
 def console_routes(engine: Engine, api: ApiHandler, settings: Settings, catalogue: dict[str, InstanceType],
                    account_id: str) -> list[BaseRoute]:
-    from selfmaker.console.pages import home, sagemaker, signin
+    from selfmaker.console.pages import cloudformation, home, logs, mail, sagemaker, signin
 
     console = Console(api, SessionStore(engine), settings, catalogue, account_id)
     return [
@@ -25,4 +25,7 @@ def console_routes(engine: Engine, api: ApiHandler, settings: Settings, catalogu
         *signin.routes(console, engine),
         *home.routes(console),
         *sagemaker.routes(console),
+        *logs.routes(console),
+        *mail.routes(console),
+        *cloudformation.routes(console),
     ]

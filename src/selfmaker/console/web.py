@@ -190,7 +190,7 @@ class View:
             return "—"
         from babel.numbers import format_currency
 
-        return format_currency(dollars, "USD", locale=self.language, format="¤#,##0.000")
+        return format_currency(dollars, "USD", locale=self.language, format="¤#,##0.000", currency_digits=False)
 
     def regions_name(self, code: str) -> str:
         return self.t(regions().get(code, code))
