@@ -13,13 +13,14 @@ from selfmaker.console.sessions import SessionStore
 from selfmaker.console.web import Console
 from selfmaker.domain.instance_types import InstanceType
 from selfmaker.gateway.api import ApiHandler
+from selfmaker.services.sagemaker.orchestrator import NotebookOrchestrator
 
 
 def console_routes(engine: Engine, api: ApiHandler, settings: Settings, catalogue: dict[str, InstanceType],
-                   account_id: str) -> list[BaseRoute]:
+                   account_id: str, orchestrator: NotebookOrchestrator) -> list[BaseRoute]:
     from selfmaker.console.pages import cloudformation, home, logs, mail, sagemaker, signin
 
-    console = Console(api, SessionStore(engine), settings, catalogue, account_id)
+    console = Console(api, SessionStore(engine), settings, catalogue, account_id, orchestrator.volume_used)
     return [
         Mount("/console/static", StaticFiles(directory=Path(__file__).parent / "static"), name="console-static"),
         *signin.routes(console, engine),

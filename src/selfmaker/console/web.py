@@ -62,6 +62,8 @@ class Console:
     settings: Settings
     catalogue: dict[str, InstanceType]
     default_account: str  # the account this server runs (its root signs in with an empty user name)
+    # (account, region, name) -> bytes used on a notebook instance's volume, or None
+    volume_used: Callable[[str, str, str], Awaitable[int | None]]
     templates: Environment = field(init=False)
 
     def __post_init__(self) -> None:
@@ -191,6 +193,15 @@ class View:
         from babel.numbers import format_currency
 
         return format_currency(dollars, "USD", locale=self.language, format="¤#,##0.000", currency_digits=False)
+
+    def size(self, size_bytes: int) -> str:
+        from babel.units import format_unit
+
+        for unit, scale in (("gigabyte", 1024 ** 3), ("megabyte", 1024 ** 2), ("kilobyte", 1024)):
+            if size_bytes >= scale:
+                return format_unit(size_bytes / scale, f"digital-{unit}", "short", locale=self.language,
+                                   format="#,##0.0")
+        return format_unit(size_bytes, "digital-byte", "short", locale=self.language)
 
     def regions_name(self, code: str) -> str:
         return self.t(regions().get(code, code))

@@ -96,7 +96,7 @@ def build_server(settings: Settings) -> Server:
             *sns_link_routes(sns),
             *cloudformation.routes(),
             *proxy.routes(),
-            *console_routes(engine, api, settings, catalogue, root.account_id),
+            *console_routes(engine, api, settings, catalogue, root.account_id, orchestrator),
         ],
         lifespan=lifespan,
     )

@@ -252,8 +252,9 @@ def routes(console: Console) -> list:
         )
         if view.fragment == "status":
             return view.render("sagemaker/_instance_detail.html", **values)
+        used = await console.volume_used(view.session.account_id, view.region, instance["NotebookInstanceName"])
         return view.render("sagemaker/instance.html", tags=await tags_of(view, instance["NotebookInstanceArn"]),
-                           **values)
+                           volume_used=used, **values)
 
     def gone(view: View, name: str, err: ServiceError) -> Response:
         if "RecordNotFound" not in err.message:

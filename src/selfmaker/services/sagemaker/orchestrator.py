@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import logging
+import os
 import shutil
 import time
 from pathlib import Path
@@ -69,6 +70,17 @@ class NotebookOrchestrator:
 
     def volume_dir(self, instance_id: str) -> Path:
         return self.settings.data_dir / "volumes" / instance_id
+
+    async def volume_used(self, account_id: str, region: str, name: str) -> int | None:
+        """Bytes in use on an instance's volume, as ``du`` counts them (None: no such instance). The caller
+        has already been allowed to describe the instance; the walk runs off the event loop."""
+        with self.engine.connect() as conn:
+            instance_id = conn.execute(select(notebook_instances.c.instance_id).where(
+                notebook_instances.c.account_id == account_id, notebook_instances.c.region == region,
+                notebook_instances.c.name == name)).scalar()
+        if instance_id is None:
+            return None
+        return await asyncio.to_thread(_disk_usage, self.volume_dir(instance_id))
 
     async def reconcile(self) -> None:
         with self.engine.connect() as conn:
@@ -225,3 +237,21 @@ def _decode(scripts: list[dict]) -> str | None:
     if not scripts:
         return None
     return base64.b64decode(scripts[0]["Content"]).decode("utf-8", errors="replace")
+
+
+def _disk_usage(root: Path) -> int:
+    """Allocated bytes under ``root``, never following links (a volume's links may point anywhere)."""
+    total, pending = 0, [root]
+    while pending:
+        try:
+            entries = list(os.scandir(pending.pop()))
+        except OSError:
+            continue
+        for entry in entries:
+            try:
+                total += entry.stat(follow_symlinks=False).st_blocks * 512
+                if entry.is_dir(follow_symlinks=False):
+                    pending.append(Path(entry.path))
+            except OSError:
+                pass
+    return total
