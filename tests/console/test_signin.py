@@ -132,3 +132,31 @@ def test_a_root_password_breaking_the_policy_stops_the_start(tmp_path):
     with pytest.raises(RuntimeError, match="exited"):
         proc.start()
     assert "minimum length of 8" in (tmp_path / "server.log").read_text()
+
+
+def test_a_password_reset_comes_before_anything_else(console_server):
+    iam = console_server.client("iam")
+    iam.create_user(UserName="newcomer")
+    iam.create_login_profile(UserName="newcomer", Password="first-password-1", PasswordResetRequired=True)
+    iam.put_user_policy(UserName="newcomer", PolicyName="own-password", PolicyDocument=json.dumps({
+        "Version": "2012-10-17",
+        "Statement": [{"Effect": "Allow", "Action": "iam:ChangePassword",
+                       "Resource": "arn:aws:iam::*:user/${aws:username}"}],
+    }))
+    with httpx.Client(base_url=console_server.endpoint_url) as client:
+        signed_in = sign_in(client, user="newcomer", password="first-password-1", next_path="/console/mail")
+        assert signed_in.headers["location"] == "/console/password?next=%2Fconsole%2Fmail"
+        assert client.get("/cloudformation/stacks").headers["location"].startswith("/console/password?next=")
+        form = client.get("/console/password?next=/console/")
+        fields = {"csrf_token": csrf_field(form.text), "next": "/console/", "old_password": "first-password-1"}
+        mismatch = client.post("/console/password", data={**fields, "new_password": "second-password-2",
+                                                           "confirm_password": "second-password-3"})
+        assert mismatch.status_code == 400 and "The new passwords do not match." in mismatch.text
+        changed = client.post("/console/password", data={**fields, "new_password": "second-password-2",
+                                                          "confirm_password": "second-password-2"})
+        assert changed.status_code == 303 and changed.headers["location"] == "/console/"
+        assert client.get("/console/").status_code == 200
+    assert iam.get_login_profile(UserName="newcomer")["LoginProfile"]["PasswordResetRequired"] is False
+    with httpx.Client(base_url=console_server.endpoint_url) as client:
+        assert sign_in(client, user="newcomer", password="first-password-1").status_code == 401
+        assert sign_in(client, user="newcomer", password="second-password-2").headers["location"] == "/console/"

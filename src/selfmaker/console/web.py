@@ -44,6 +44,8 @@ SECURITY_HEADERS = {
     "referrer-policy": "same-origin",
     "cache-control": "no-store",
 }
+# Where a user whose administrator asked for a new password may go before choosing one.
+_RESET_OK = frozenset({"/console/password", "/signout", "/console/language", "/signin"})
 # Codes that mean "no such thing" in the services we serve, answered with a 404 page.
 _NOT_FOUND = {"ResourceNotFound", "ResourceNotFoundException", "NoSuchEntity", "NotFound", "NotFoundException"}
 
@@ -85,6 +87,8 @@ class Console:
                     back = page.path + (f"?{page.query}" if page.query else "")
                     return Response(status_code=200, headers={"HX-Redirect": f"/signin?{urlencode({'next': back})}"})
                 return view.redirect(signin)
+            if view.session is not None and view.session.password_reset_required and request.url.path not in _RESET_OK:
+                return view.redirect(f"/console/password?{urlencode({'next': _path_with_query(request)})}")
             if request.method == "POST" and not public:
                 await view.read_form()
                 if not view.session.csrf_ok(view.form.get("csrf_token") or request.headers.get("x-csrf-token")):
