@@ -17,6 +17,7 @@ from playwright.sync_api import Page, expect
 
 from selfmaker.console.i18n import gettext
 from tests.browser.conftest import LONG_TIMEOUT_MS, ROOT_PASSWORD
+from tests.browser.test_accessibility import violations
 
 ACK_IAM = "I acknowledge that AWS CloudFormation might create IAM resources."
 QUICK_CREATE = ("/cloudformation/home?region=us-east-1#/stacks/create/review"
@@ -62,7 +63,13 @@ def test_the_guide_in_the_console(language, console_server, new_page, screenshot
     t = gettext(language)
     if language != "en":
         assert t("Create stack") != "Create stack", "the Korean catalogue is missing"
-    shot = lambda page, what: screenshot(page, f"{language}-{what}")  # noqa: E731
+
+    def shot(page: Page, what: str, ours: bool = True) -> None:
+        """A screenshot for the artifacts, and (our pages) the page as it is now checked against WCAG 2 AA."""
+        screenshot(page, f"{language}-{what}")
+        if ours:
+            assert violations(page) == [], what
+
     stack, notebook, broken = f"fastai-{language}", f"fastai-{language}", f"broken-setup-{language}"
     failing_instance(console_server, broken)  # fails in the background while the guide goes on
     page = new_page(LOCALES[language])
@@ -91,14 +98,15 @@ def test_the_guide_in_the_console(language, console_server, new_page, screenshot
     page.get_by_role("link", name="SageMaker", exact=True).click()
     row = instance_row(page, notebook)
     expect(row.locator("[data-status]")).to_have_attribute("data-status", "InService", timeout=LONG_TIMEOUT_MS)
-    expect(page.locator("#cost-reminder")).to_contain_text("$0.050")
+    expect(page.locator("#cost-reminder")).to_be_visible()
+    expect(row).to_contain_text("$0.050")  # ml.t3.medium's hourly rate
     shot(page, "04-notebook-instances")
     with page.context.expect_page() as opened:
         row.get_by_role("link", name=t("Open JupyterLab")).click()
     lab = opened.value
     expect(lab).to_have_url(re.compile(rf"/notebook/\d+/us-east-1/{notebook}/lab"), timeout=LONG_TIMEOUT_MS)
     expect(lab.locator("#jp-main-dock-panel")).to_be_visible(timeout=LONG_TIMEOUT_MS)
-    shot(lab, "05-jupyterlab")
+    shot(lab, "05-jupyterlab", ours=False)
     lab.close()
 
     # A student whose policy lacks sagemaker:StopNotebookInstance is told so, and the instance runs on.

@@ -13,6 +13,18 @@ function localTimes(root) {
   }
 }
 
+// A table wider than the screen scrolls inside its box: make that box reachable and named for the keyboard.
+function scrollableTables(root) {
+  for (const wrap of root.querySelectorAll(".table-wrap")) {
+    if (wrap.scrollWidth > wrap.clientWidth) {
+      const caption = wrap.querySelector("caption");
+      wrap.tabIndex = 0;
+      wrap.setAttribute("role", "region");
+      wrap.setAttribute("aria-label", caption ? caption.textContent.trim() : document.title);
+    }
+  }
+}
+
 // AWS console fragments → our paths. "$252F" is how the CloudWatch console writes "/" in its fragments.
 function consoleLink(service, hash, region) {
   const awsDecode = (part) => decodeURIComponent(decodeURIComponent(part.replace(/\$/g, "%")));
@@ -60,6 +72,8 @@ function followConsoleLink() {
 document.addEventListener("DOMContentLoaded", () => {
   followConsoleLink();
   localTimes(document);
+  scrollableTables(document);
+  window.addEventListener("resize", () => scrollableTables(document));
   for (const select of document.querySelectorAll("select[data-autosubmit]")) {
     select.addEventListener("change", () => select.form.submit());
   }
@@ -72,4 +86,7 @@ document.addEventListener("DOMContentLoaded", () => {
     });
   }
 });
-document.addEventListener("htmx:load", (event) => localTimes(event.target));
+document.addEventListener("htmx:load", (event) => {
+  localTimes(event.target);
+  scrollableTables(event.target);
+});
