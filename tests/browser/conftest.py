@@ -99,7 +99,9 @@ def pytest_runtest_makereport(item, call):
     return rep
 
 
-@pytest.fixture(scope="session")
+# Package scope: Playwright's sync API keeps an event loop running while it is open, which would break
+# later tests that call asyncio.run(); it closes when the browser tests are done.
+@pytest.fixture(scope="package")
 def browser() -> Iterator[Browser]:
     if not os.path.exists(CHROMIUM):
         message = f"{CHROMIUM} is missing: run scripts/setup.sh with SELFMAKER_EXTRAS=test (apt-get install chromium)"
@@ -114,7 +116,7 @@ def browser() -> Iterator[Browser]:
         browser.close()
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def console_server(tmp_path_factory) -> Iterator[ServerProcess]:
     """A real ``selfmaker up`` whose console root password is ROOT_PASSWORD."""
     base = tmp_path_factory.mktemp("selfmaker-console")
