@@ -36,6 +36,15 @@ def console_server(tmp_path_factory) -> ServerProcess:
 
 @pytest.fixture
 def root_client(console_server) -> httpx.Client:
+    """The root user, signed in afresh for one test (which may sign it out)."""
+    with httpx.Client(base_url=console_server.endpoint_url, timeout=30) as client:
+        assert sign_in(client).status_code == 303
+        yield client
+
+
+@pytest.fixture(scope="module")
+def root(console_server) -> httpx.Client:
+    """The root user, signed in once for a module's tests."""
     with httpx.Client(base_url=console_server.endpoint_url, timeout=30) as client:
         assert sign_in(client).status_code == 303
         yield client

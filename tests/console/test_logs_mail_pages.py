@@ -11,28 +11,11 @@ import time
 from urllib.parse import unquote
 
 import httpx
-import pytest
 
 from tests.conftest import ServerProcess, _stop_everything, free_port
-from tests.console.conftest import sign_in
+from tests.console.conftest import ROOT_PASSWORD, sign_in
 
-PASSWORD = "logs-mail-pages-root-0001"
 REGION = "us-east-1"
-
-
-@pytest.fixture(scope="module")
-def server(tmp_path_factory) -> ServerProcess:
-    base = tmp_path_factory.mktemp("logs-mail-pages")
-    proc = ServerProcess(base / "data", base / "home", extra_env={"SELFMAKER_ROOT_PASSWORD": PASSWORD}).start()
-    yield proc
-    _stop_everything(proc)
-
-
-@pytest.fixture(scope="module")
-def root(server) -> httpx.Client:
-    with httpx.Client(base_url=server.endpoint_url, timeout=30) as client:
-        assert sign_in(client, password=PASSWORD).status_code == 303
-        yield client
 
 
 def now_ms() -> int:
@@ -60,10 +43,10 @@ def tail_url(page: str) -> str:
     return html.unescape(found.group(1))
 
 
-def test_log_groups_are_listed_and_searched_by_prefix(server, root):
-    put(server, "/app/web", "s", "hello")
-    put(server, "/app/worker", "s", "hello")
-    put(server, "/other/thing", "s", "hello")
+def test_log_groups_are_listed_and_searched_by_prefix(console_server, root):
+    put(console_server, "/app/web", "s", "hello")
+    put(console_server, "/app/worker", "s", "hello")
+    put(console_server, "/other/thing", "s", "hello")
     everything = root.get(f"/cloudwatch/log-groups?region={REGION}").text
     assert all(f'data-log-group="{g}"' in everything for g in ("/app/web", "/app/worker", "/other/thing"))
     found = root.get(f"/cloudwatch/log-groups?region={REGION}&prefix=/app/").text
@@ -73,11 +56,11 @@ def test_log_groups_are_listed_and_searched_by_prefix(server, root):
     assert "No log groups match this prefix." in none
 
 
-def test_a_groups_streams_come_newest_first_and_filter_by_prefix(server, root):
+def test_a_groups_streams_come_newest_first_and_filter_by_prefix(console_server, root):
     base = now_ms() - 60_000
-    put(server, "/streams/order", "web/old", "a", at=base)
-    put(server, "/streams/order", "web/new", "b", at=base + 20_000)
-    put(server, "/streams/order", "batch/middle", "c", at=base + 10_000)
+    put(console_server, "/streams/order", "web/old", "a", at=base)
+    put(console_server, "/streams/order", "web/new", "b", at=base + 20_000)
+    put(console_server, "/streams/order", "batch/middle", "c", at=base + 10_000)
     page = root.get(f"/cloudwatch/log-group?region={REGION}&group=/streams/order").text
     assert re.findall(r'data-log-stream="([^"]+)"', page) == ["web/new", "batch/middle", "web/old"]
     assert "Search all log streams" in page
@@ -87,9 +70,9 @@ def test_a_groups_streams_come_newest_first_and_filter_by_prefix(server, root):
     assert missing.status_code == 404 and "The specified log group does not exist." in missing.text
 
 
-def test_events_read_oldest_first_and_the_search_filters_them(server, root):
-    put(server, "/events/app", "one", "starting up", "ERROR disk full", "retrying", "ERROR disk still full")
-    put(server, "/events/app", "two", "ERROR elsewhere")
+def test_events_read_oldest_first_and_the_search_filters_them(console_server, root):
+    put(console_server, "/events/app", "one", "starting up", "ERROR disk full", "retrying", "ERROR disk still full")
+    put(console_server, "/events/app", "two", "ERROR elsewhere")
     stream = root.get(f"/cloudwatch/log-events?region={REGION}&group=/events/app&stream=one")
     assert stream.status_code == 200
     assert messages_in(stream.text) == ["starting up", "ERROR disk full", "retrying", "ERROR disk still full"]
@@ -113,8 +96,8 @@ def test_events_read_oldest_first_and_the_search_filters_them(server, root):
     assert re.search(r'role="alert">This filter pattern is not valid', bad.text)
 
 
-def test_live_tail_appends_only_new_events(server, root):
-    put(server, "/tail/app", "live", "before the tail")
+def test_live_tail_appends_only_new_events(console_server, root):
+    put(console_server, "/tail/app", "live", "before the tail")
     off = root.get(f"/cloudwatch/log-events?region={REGION}&group=/tail/app&stream=live").text
     assert 'id="tail"' not in off and "Start live tail" in off
     page = root.get(f"/cloudwatch/log-events?region={REGION}&group=/tail/app&stream=live&tail=1").text
@@ -122,25 +105,25 @@ def test_live_tail_appends_only_new_events(server, root):
     poll = tail_url(page)
     assert root.get(poll).status_code == 204  # nothing new: htmx keeps the poller as it is
 
-    put(server, "/tail/app", "live", "first new", "second new")
+    put(console_server, "/tail/app", "live", "first new", "second new")
     new = root.get(poll)
     assert new.status_code == 200
     assert messages_in(new.text) == ["first new", "second new"]
     following = tail_url(new.text)
     assert following != poll
     assert root.get(following).status_code == 204
-    put(server, "/tail/app", "live", "third new")
+    put(console_server, "/tail/app", "live", "third new")
     assert messages_in(root.get(following).text) == ["third new"]
 
     # A search tails too, with only the matching events.
     searching = root.get(f"/cloudwatch/log-events?region={REGION}&group=/tail/app&filter=wanted&tail=1").text
     poll = tail_url(searching)
-    put(server, "/tail/app", "live", "wanted one", "other: skipped", "wanted two")
+    put(console_server, "/tail/app", "live", "wanted one", "other: skipped", "wanted two")
     assert messages_in(root.get(poll).text) == ["wanted one", "wanted two"]
 
 
-def test_the_outbox_lists_mail_and_its_links_work(server, root):
-    sns = server.client("sns")
+def test_the_outbox_lists_mail_and_its_links_work(console_server, root):
+    sns = console_server.client("sns")
     topic = sns.create_topic(Name="course-news")["TopicArn"]
     sns.subscribe(TopicArn=topic, Protocol="email", Endpoint="learner@example.com")
     outbox = root.get("/console/mail")
@@ -155,7 +138,7 @@ def test_the_outbox_lists_mail_and_its_links_work(server, root):
     message = root.get(f"/console/mail/{row.group(1)}").text
     assert "<dt>To</dt><dd>learner@example.com</dd>" in message
     link = html.unescape(re.search(r'<a href="([^"]+)" rel="noopener noreferrer">', message).group(1))
-    assert link.startswith(f"{server.endpoint_url}/_selfmaker/sns/confirm?")
+    assert link.startswith(f"{console_server.endpoint_url}/_selfmaker/sns/confirm?")
     assert httpx.get(link).status_code == 200  # the link in the mail confirms the subscription
     (subscription,) = sns.list_subscriptions_by_topic(TopicArn=topic)["Subscriptions"]
     assert subscription["SubscriptionArn"].startswith(topic + ":")
@@ -173,14 +156,14 @@ def test_the_outbox_lists_mail_and_its_links_work(server, root):
     assert root.get("/console/mail/..%2F..%2Fetc%2Fpasswd").status_code == 404
 
 
-def test_iam_users_may_not_read_the_outbox(server, root):
-    iam = server.client("iam")
+def test_iam_users_may_not_read_the_outbox(console_server, root):
+    iam = console_server.client("iam")
     iam.create_user(UserName="admin-but-not-root")
     iam.create_login_profile(UserName="admin-but-not-root", Password="admin-but-not-root-1")
     iam.put_user_policy(UserName="admin-but-not-root", PolicyName="everything", PolicyDocument=json.dumps({
         "Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "*", "Resource": "*"}]}))
     first = re.search(r'<tr data-message="([^"]+)">', root.get("/console/mail").text).group(1)
-    with httpx.Client(base_url=server.endpoint_url, timeout=30) as client:
+    with httpx.Client(base_url=console_server.endpoint_url, timeout=30) as client:
         assert sign_in(client, user="admin-but-not-root", password="admin-but-not-root-1").status_code == 303
         for path in ("/console/mail", f"/console/mail/{first}"):
             refused = client.get(path)
@@ -195,10 +178,10 @@ def test_iam_users_may_not_read_the_outbox(server, root):
 def test_with_smtp_the_outbox_says_it_holds_only_undelivered_mail(tmp_path):
     smtp = f"smtp://mailer:secret-password@127.0.0.1:{free_port()}"
     proc = ServerProcess(tmp_path / "data", tmp_path / "home",
-                         extra_env={"SELFMAKER_ROOT_PASSWORD": PASSWORD, "SELFMAKER_SMTP_URL": smtp}).start()
+                         extra_env={"SELFMAKER_ROOT_PASSWORD": ROOT_PASSWORD, "SELFMAKER_SMTP_URL": smtp}).start()
     try:
         with httpx.Client(base_url=proc.endpoint_url, timeout=30) as client:
-            assert sign_in(client, password=PASSWORD).status_code == 303
+            assert sign_in(client, password=ROOT_PASSWORD).status_code == 303
             page = client.get("/console/mail").text
         assert "Mail is sent through the SMTP server smtp://mailer@127.0.0.1:" in page
         assert "The outbox holds only mail that could not be delivered." in page

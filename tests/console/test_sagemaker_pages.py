@@ -13,34 +13,16 @@ from urllib.parse import unquote
 import httpx
 import pytest
 
-from tests.conftest import ServerProcess, _stop_everything
 from tests.console.conftest import csrf_field, sign_in
 
-PASSWORD = "sagemaker-pages-root-0001"
 REGION = "us-east-1"
 
 
 @pytest.fixture(scope="module")
-def server(tmp_path_factory) -> ServerProcess:
-    base = tmp_path_factory.mktemp("sagemaker-pages")
-    proc = ServerProcess(base / "data", base / "home", lifecycle_timeout=5,
-                         extra_env={"SELFMAKER_ROOT_PASSWORD": PASSWORD}).start()
-    yield proc
-    _stop_everything(proc)
-
-
-@pytest.fixture(scope="module")
-def root(server) -> httpx.Client:
-    with httpx.Client(base_url=server.endpoint_url, timeout=30) as client:
-        assert sign_in(client, password=PASSWORD).status_code == 303
-        yield client
-
-
-@pytest.fixture(scope="module")
-def role_arn(server) -> str:
+def role_arn(console_server) -> str:
     trust = {"Version": "2012-10-17", "Statement": [
         {"Effect": "Allow", "Principal": {"Service": "sagemaker.amazonaws.com"}, "Action": "sts:AssumeRole"}]}
-    return server.client("iam").create_role(RoleName="NotebookRole",
+    return console_server.client("iam").create_role(RoleName="NotebookRole",
                                             AssumeRolePolicyDocument=json.dumps(trust))["Role"]["Arn"]
 
 
@@ -74,8 +56,8 @@ def row_of(page: str, name: str) -> str:
     return found.group(0)
 
 
-def test_create_form_offers_the_catalogue_roles_and_lifecycle_configs(server, root, role_arn):
-    server.client("sagemaker").create_notebook_instance_lifecycle_config(
+def test_create_form_offers_the_catalogue_roles_and_lifecycle_configs(console_server, root, role_arn):
+    console_server.client("sagemaker").create_notebook_instance_lifecycle_config(
         NotebookInstanceLifecycleConfigName="offered-config", OnStart=[{"Content": base64.b64encode(b"true").decode()}])
     page = root.get(f"/sagemaker/notebook-instances/create?region={REGION}")
     assert page.status_code == 200
@@ -105,12 +87,12 @@ def test_create_form_keeps_what_was_typed_and_says_what_is_wrong(root, role_arn)
     assert f'<option value="{role_arn}" selected>' in refused.text
 
 
-def test_an_instance_created_through_the_form_runs_stops_and_is_deleted(server, root, role_arn):
+def test_an_instance_created_through_the_form_runs_stops_and_is_deleted(console_server, root, role_arn):
     created = create_instance(root, "console-nb", role_arn, volume_size="7", root_access="Disabled",
                               tag_key="course", tag_value="fastai")
     assert created.status_code == 303
     assert created.headers["location"] == f"/sagemaker/notebook-instances/console-nb?region={REGION}"
-    described = server.client("sagemaker").describe_notebook_instance(NotebookInstanceName="console-nb")
+    described = console_server.client("sagemaker").describe_notebook_instance(NotebookInstanceName="console-nb")
     assert (described["VolumeSizeInGB"], described["RootAccess"], described["RoleArn"]) == (7, "Disabled", role_arn)
 
     listing = root.get(f"/sagemaker/notebook-instances?region={REGION}").text
@@ -151,7 +133,7 @@ def test_an_instance_created_through_the_form_runs_stops_and_is_deleted(server, 
     assert poll.headers["hx-redirect"] == f"/sagemaker/notebook-instances?region={REGION}"
 
 
-def test_a_failed_instance_leads_to_its_oncreate_log(server, root, role_arn):
+def test_a_failed_instance_leads_to_its_oncreate_log(console_server, root, role_arn):
     script = "#!/bin/bash\necho 'installing <fastai>'\necho 'pip: no matching distribution' >&2\nexit 1\n"
     made = root.post(f"/sagemaker/lifecycle-configurations/create?region={REGION}", data={
         "csrf_token": token(root), "name": "broken-setup", "on_create": script, "on_start": ""})
@@ -183,10 +165,10 @@ def test_a_failed_instance_leads_to_its_oncreate_log(server, root, role_arn):
     assert "/start?region=" in detail.text and "/delete?region=" in detail.text and "/stop?region=" not in detail.text
 
 
-def test_lifecycle_configuration_pages_show_the_scripts_decoded(server, root):
+def test_lifecycle_configuration_pages_show_the_scripts_decoded(console_server, root):
     on_create = "#!/bin/bash\necho \"<b>first</b>\" && pip install six\n"
     on_start = "#!/bin/bash\nsudo -u ec2-user -i conda env list\n"
-    server.client("sagemaker").create_notebook_instance_lifecycle_config(
+    console_server.client("sagemaker").create_notebook_instance_lifecycle_config(
         NotebookInstanceLifecycleConfigName="scripted",
         OnCreate=[{"Content": base64.b64encode(on_create.encode()).decode()}],
         OnStart=[{"Content": base64.b64encode(on_start.encode()).decode()}])
@@ -202,7 +184,7 @@ def test_lifecycle_configuration_pages_show_the_scripts_decoded(server, root):
     form = root.post(f"/sagemaker/lifecycle-configurations/create?region={REGION}", data={
         "csrf_token": token(root), "name": "from-form", "on_create": "", "on_start": "echo started\r\n"})
     assert form.status_code == 303
-    described = server.client("sagemaker").describe_notebook_instance_lifecycle_config(
+    described = console_server.client("sagemaker").describe_notebook_instance_lifecycle_config(
         NotebookInstanceLifecycleConfigName="from-form")
     assert described["OnCreate"] == []
     assert base64.b64decode(described["OnStart"][0]["Content"]) == b"echo started\n"
@@ -211,13 +193,13 @@ def test_lifecycle_configuration_pages_show_the_scripts_decoded(server, root):
     assert again.status_code == 400 and "already exists" in again.text and ">true</textarea>" in again.text
 
 
-def test_a_user_who_may_not_list_roles_types_the_role_arn(server):
-    iam = server.client("iam")
+def test_a_user_who_may_not_list_roles_types_the_role_arn(console_server):
+    iam = console_server.client("iam")
     iam.create_user(UserName="notebook-only")
     iam.create_login_profile(UserName="notebook-only", Password="notebook-only-password-1")
     iam.put_user_policy(UserName="notebook-only", PolicyName="sagemaker", PolicyDocument=json.dumps({
         "Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "sagemaker:*", "Resource": "*"}]}))
-    with httpx.Client(base_url=server.endpoint_url, timeout=30) as client:
+    with httpx.Client(base_url=console_server.endpoint_url, timeout=30) as client:
         assert sign_in(client, user="notebook-only", password="notebook-only-password-1").status_code == 303
         page = client.get(f"/sagemaker/notebook-instances/create?region={REGION}")
         assert page.status_code == 200
