@@ -29,7 +29,7 @@ def test_root_signs_in_with_a_safe_cookie_and_lands_on_next(console_server):
         assert "HttpOnly" in cookie and "SameSite=lax" in cookie and "Max-Age=43200" in cookie
         page = client.get("/console/")
         assert page.status_code == 200
-        assert "123456789012" in page.text and "Sign out" in page.text
+        assert "123456789012" in page.text and "Sign out" in page.text and 'href="/console/mail"' in page.text
         assert "frame-ancestors 'none'" in page.headers["content-security-policy"]
 
 
@@ -101,7 +101,9 @@ def test_iam_user_sees_what_its_policies_allow(console_server):
     }))
     with httpx.Client(base_url=console_server.endpoint_url) as client:
         assert sign_in(client, user="reader", password="reader-password-1").status_code == 303
-        assert "reader" in client.get("/console/").text
+        home = client.get("/console/").text
+        assert "reader" in home
+        assert 'href="/console/mail"' not in home  # the outbox is root's alone
         denied = client.get("/sagemaker/notebook-instances?region=us-east-1")
         assert denied.status_code == 403
         assert "Not allowed" in denied.text
