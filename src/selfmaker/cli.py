@@ -57,6 +57,9 @@ def up(
         envvar="SELFMAKER_SMTP_URL", help="Send mail via smtp[s]://user:pass@host:port (else: the outbox).")] = None,
     mail_from: Annotated[str, typer.Option(
         envvar="SELFMAKER_MAIL_FROM", help="From address of the mail Selfmaker sends.")] = DEFAULT_SENDER,
+    public_url: Annotated[str | None, typer.Option(
+        envvar="SELFMAKER_PUBLIC_URL",
+        help="The URL people reach this server at, for the links it hands out (default: http://HOST:PORT).")] = None,
 ) -> None:
     """Run the server in the foreground (SQLite store, local runtime)."""
     import uvicorn
@@ -64,7 +67,10 @@ def up(
     from selfmaker.gateway.app import build_server
     from selfmaker.mail import open_mailer
 
-    settings = Settings(data_dir=data_dir.resolve(), host=host, port=port, smtp_url=smtp_url, mail_from=mail_from)
+    if public_url and not public_url.startswith(("http://", "https://")):
+        raise typer.BadParameter("must start with http:// or https://", param_hint="--public-url")
+    settings = Settings(data_dir=data_dir.resolve(), host=host, port=port, smtp_url=smtp_url, mail_from=mail_from,
+                        public_url=public_url)
     try:
         mail_target = open_mailer(settings.outbox_dir, settings.smtp_url, settings.mail_from).describe()
     except ValueError as err:

@@ -42,10 +42,21 @@ class Settings:
     sns_retry_delays: tuple[float, ...] = field(
         default_factory=lambda: _env_floats("SELFMAKER_SNS_RETRY_DELAYS", (10.0, 30.0, 60.0, 300.0, 900.0)))
 
+    # The address people reach this server at (behind a proxy, or on a shared machine's LAN name), for the
+    # links we hand out: the AWS profile, presigned Jupyter URLs, mail. Default: the listening address.
+    public_url: str | None = field(default_factory=lambda: os.environ.get("SELFMAKER_PUBLIC_URL") or None)
+
     @property
     def endpoint_url(self) -> str:
+        if self.public_url:
+            return self.public_url.rstrip("/")
         host = "127.0.0.1" if self.host in ("0.0.0.0", "::", "") else self.host
         return f"http://{host}:{self.port}"
+
+    @property
+    def local_url(self) -> str:
+        """This server over loopback: what notebook sandboxes (sharing the host's network) call."""
+        return f"http://127.0.0.1:{self.port}"
 
     @property
     def database_path(self) -> Path:

@@ -217,7 +217,7 @@ class NotebookOrchestrator:
             env={
                 "AWS_REGION": region,
                 "AWS_DEFAULT_REGION": region,
-                "AWS_ENDPOINT_URL": self.settings.endpoint_url,
+                "AWS_ENDPOINT_URL": self.settings.local_url,
                 # Scripts and notebooks act as the instance's role.
                 **instance_env(self.engine, self.settings, row.instance_id),
             },
