@@ -162,3 +162,16 @@ def test_a_password_reset_comes_before_anything_else(console_server):
     with httpx.Client(base_url=console_server.endpoint_url) as client:
         assert sign_in(client, user="newcomer", password="first-password-1").status_code == 401
         assert sign_in(client, user="newcomer", password="second-password-2").headers["location"] == "/console/"
+
+
+def test_deleting_a_user_signs_it_out(console_server):
+    iam = console_server.client("iam")
+    iam.create_user(UserName="leaver")
+    iam.create_login_profile(UserName="leaver", Password="leaver-password-1")
+    with httpx.Client(base_url=console_server.endpoint_url) as client:
+        assert sign_in(client, user="leaver", password="leaver-password-1").status_code == 303
+        assert client.get("/console/").status_code == 200
+        iam.delete_login_profile(UserName="leaver")
+        iam.delete_user(UserName="leaver")
+        gone = client.get("/console/")
+        assert gone.status_code == 303 and gone.headers["location"].startswith("/signin")

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from sqlalchemy import Engine, delete, insert, select, update
 
 from selfmaker.console.tables import console_sessions
+from selfmaker.services.iam.tables import iam_users
 
 COOKIE = "selfmaker-console"
 LIFETIME = 12 * 3600.0  # AWS console sessions last 12 hours at most
@@ -62,8 +63,15 @@ class SessionStore:
             row = conn.execute(select(console_sessions).where(console_sessions.c.token_hash == _hash(token))).first()
         if row is None or row.expires < time.time():
             return None
+        if ":user/" in row.principal_arn and not self._user_exists(row.principal_arn):
+            self.close_all_of(row.principal_arn)  # a deleted user is signed out everywhere at once
+            return None
         return Session(row.token_hash, row.account_id, row.principal_arn, row.display_name, row.csrf_token,
                        row.password_reset_required, row.expires)
+
+    def _user_exists(self, arn: str) -> bool:
+        with self.engine.connect() as conn:
+            return conn.execute(select(iam_users.c.arn).where(iam_users.c.arn == arn)).first() is not None
 
     def password_changed(self, session: Session) -> None:
         with self.engine.begin() as conn:
