@@ -47,3 +47,16 @@ def test_language_negotiation():
 def test_dates_follow_the_readers_language():
     assert i18n.format_time(0, "en") == "Jan 1, 1970, 12:00:00\u202fAM UTC"
     assert i18n.format_time(0, "ko").startswith("1970. 1. 1.")
+
+
+def test_areas_agree_on_shared_texts():
+    from babel.messages.pofile import read_po
+
+    seen: dict[str, tuple[str, str]] = {}
+    for po in sorted((CONSOLE / "locales" / "ko").glob("*.po")):
+        with po.open("rb") as f:
+            for message in read_po(f):
+                if not message.id:
+                    continue
+                first = seen.setdefault(message.id, (po.name, message.string))
+                assert first[1] == message.string, f"{message.id!r}: {first} vs {po.name}: {message.string!r}"
