@@ -136,6 +136,34 @@ def mail(
 
 
 
+@app.command("root-password")
+def root_password(
+    data_dir: Annotated[
+        Path, typer.Option(envvar="SELFMAKER_DATA_DIR", help="The server's data directory.")
+    ] = Path("./data"),
+    password: Annotated[str, typer.Option(
+        envvar="SELFMAKER_ROOT_PASSWORD", prompt="New root password", hide_input=True, confirmation_prompt=True,
+        help="The new password (asked for when not given).")] = "",
+) -> None:
+    """Set the account root's console password (the old one, and the sessions signed in with it, end)."""
+    from selfmaker.console.root_password import ensure_root_password, set_root_password
+    from selfmaker.services.base import ServiceError
+    from selfmaker.store.db import open_store
+
+    settings = Settings(data_dir=data_dir.resolve())
+    if not settings.database_path.exists():
+        typer.echo(f"selfmaker root-password: no server data in {settings.data_dir}", err=True)
+        raise typer.Exit(1)
+    engine = open_store(settings.database_path)
+    try:
+        ensure_root_password(engine)
+        set_root_password(engine, password)
+    except ServiceError as err:
+        typer.echo(f"selfmaker root-password: {err.message}", err=True)
+        raise typer.Exit(2) from None
+    typer.echo("The root user's console password is changed.")
+
+
 @app.command()
 def launch(
     template: Annotated[str, typer.Argument(help="Bundled template to launch.")] = "fastai",

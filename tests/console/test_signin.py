@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import json
 import re
+import subprocess
 import time
 
 import httpx
 import pytest
 
-from tests.conftest import ServerProcess, _stop_everything
+from tests.conftest import VENV_BIN, ServerProcess, _stop_everything
 from tests.console.conftest import ROOT_PASSWORD, csrf_field, sign_in
 
 
@@ -175,3 +176,25 @@ def test_deleting_a_user_signs_it_out(console_server):
         iam.delete_user(UserName="leaver")
         gone = client.get("/console/")
         assert gone.status_code == 303 and gone.headers["location"].startswith("/signin")
+
+
+def test_root_password_can_be_reset_from_the_command_line(tmp_path):
+    proc = ServerProcess(tmp_path / "data", tmp_path / "home",
+                         extra_env={"SELFMAKER_ROOT_PASSWORD": "first-root-password"}).start()
+    try:
+        with httpx.Client(base_url=proc.endpoint_url) as old_session:
+            assert sign_in(old_session, password="first-root-password").status_code == 303
+            env = {**proc.env, "SELFMAKER_ROOT_PASSWORD": ""}
+            short = subprocess.run([str(VENV_BIN / "selfmaker"), "root-password", "--data-dir", str(proc.data_dir)],
+                                   input="short\nshort\n", env=env, capture_output=True, text=True, timeout=60)
+            assert short.returncode == 2 and "minimum length of 8" in short.stderr
+            done = subprocess.run([str(VENV_BIN / "selfmaker"), "root-password", "--data-dir", str(proc.data_dir)],
+                                  input="second-root-password\nsecond-root-password\n", env=env,
+                                  capture_output=True, text=True, timeout=60)
+            assert done.returncode == 0, done.stderr
+            assert old_session.get("/console/").status_code == 303  # signed out with the old password
+        with httpx.Client(base_url=proc.endpoint_url) as client:
+            assert sign_in(client, password="first-root-password").status_code == 401
+            assert sign_in(client, password="second-root-password").status_code == 303
+    finally:
+        _stop_everything(proc)

@@ -8,8 +8,9 @@ from __future__ import annotations
 import os
 import secrets
 
-from sqlalchemy import Engine, insert, select, update
+from sqlalchemy import Engine, delete, insert, select, update
 
+from selfmaker.console.tables import console_sessions
 from selfmaker.services.iam.passwords import check_password_policy, hash_password, verify_password
 from selfmaker.store.tables import settings_kv
 
@@ -35,9 +36,13 @@ def ensure_root_password(engine: Engine) -> str | None:
 
 
 def set_root_password(engine: Engine, password: str) -> None:
+    """A new root password; the root user's console sessions end with the old one."""
     check_password_policy(password)
     with engine.begin() as conn:
         conn.execute(update(settings_kv).where(settings_kv.c.key == _KEY).values(value=hash_password(password)))
+        account_id = conn.execute(select(settings_kv.c.value).where(settings_kv.c.key == "account_id")).scalar()
+        root_arn = f"arn:aws:iam::{account_id}:root"
+        conn.execute(delete(console_sessions).where(console_sessions.c.principal_arn == root_arn))
 
 
 def check_root_password(engine: Engine, password: str) -> bool:

@@ -75,7 +75,6 @@ class Console:
             trim_blocks=True,
             lstrip_blocks=True,
         )
-        self.templates.filters["json"] = lambda value: json.dumps(value, indent=2, sort_keys=True, default=str)
 
     def route(self, path: str, handler: Handler, methods: tuple[str, ...] = ("GET",), public: bool = False) -> Route:
         async def endpoint(request: Request) -> Response:
