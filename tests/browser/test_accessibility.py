@@ -1,5 +1,5 @@
 """The console's main pages pass axe-core's WCAG 2 A and AA rules (labels, contrast, landmarks, names),
-in English and in Korean, at desktop and phone width."""
+in English and in Korean, at desktop and phone width, with nothing on the browser's error console."""
 
 from __future__ import annotations
 
@@ -35,6 +35,9 @@ def violations(page, axe: Axe | None = None) -> list[str]:
 def test_main_pages_pass_axe(locale, phone, new_page):
     t = gettext(locale[:2])
     page = new_page(locale, phone=phone)
+    errors: list[str] = []  # what the browser's console reports: CSP violations, failed loads, script errors
+    page.on("console", lambda message: errors.append(message.text) if message.type == "error" else None)
+    page.on("pageerror", lambda error: errors.append(str(error)))
     axe = Axe()
     page.goto("/signin")
     problems = {"/signin": violations(page, axe)}
@@ -45,3 +48,4 @@ def test_main_pages_pass_axe(locale, phone, new_page):
         page.goto(path + ("&" if "?" in path else "?") + "region=us-east-1")
         problems[path] = violations(page, axe)
     assert not any(problems.values()), {path: found for path, found in problems.items() if found}
+    assert errors == []
