@@ -80,12 +80,11 @@ class Console:
         async def endpoint(request: Request) -> Response:
             view = View(self, request, self.sessions.find(request.cookies.get(SESSION_COOKIE)))
             if view.session is None and not public:
-                signin = f"/signin?{urlencode({'next': _path_with_query(request)})}"
                 if request.headers.get("hx-request"):  # a live update after the session ended: the whole page goes
                     page = urlsplit(request.headers.get("hx-current-url", ""))
                     back = page.path + (f"?{page.query}" if page.query else "")
                     return Response(status_code=200, headers={"HX-Redirect": f"/signin?{urlencode({'next': back})}"})
-                return view.redirect(signin)
+                return view.redirect(f"/signin?{urlencode({'next': _path_with_query(request)})}")
             if view.session is not None and view.session.password_reset_required and request.url.path not in _RESET_OK:
                 return view.redirect(f"/console/password?{urlencode({'next': _path_with_query(request)})}")
             if request.method == "POST" and not public:
@@ -115,7 +114,6 @@ class View:
         asked = request.query_params.get("region") or request.cookies.get(REGION_COOKIE)
         self.region = asked if asked in regions() else console.settings.default_region
         self.form: FormData | dict = {}
-        self._notice: tuple[str, str] | None = None
 
     async def read_form(self) -> FormData:
         self.form = await self.request.form(max_files=1, max_fields=200, max_part_size=1024 * 1024)
@@ -125,8 +123,10 @@ class View:
 
     @property
     def endpoint_url(self) -> str:
-        """The base URL this reader reaches us at, for links we make for them (Jupyter's, mail's)."""
-        return str(self.request.base_url).rstrip("/")
+        """The base URL for links we make for this reader (Jupyter's, mail's): the configured public URL, else
+        the address the reader used to reach us."""
+        return self.console.settings.public_url.rstrip("/") if self.console.settings.public_url \
+            else str(self.request.base_url).rstrip("/")
 
     async def call(self, service: str, operation: str, params: dict | None = None) -> dict:
         assert self.session is not None
@@ -148,7 +148,7 @@ class View:
         return f"{path}?{urlencode(query)}"
 
     def render(self, template: str, status: int = 200, **values) -> HTMLResponse:
-        notice = self._notice or _read_notice(self.request.cookies.get(NOTICE_COOKIE))
+        notice = _read_notice(self.request.cookies.get(NOTICE_COOKIE))
         page = self.console.templates.get_template(template).render(
             view=self, t=self.t, _=self.t, gettext=self.t, ngettext=_ngettext(self.t), session=self.session,
             language=self.language, languages=i18n.LANGUAGES, region=self.region, regions=regions(),
