@@ -137,23 +137,25 @@ def test_the_guide_in_the_console(language, console_server, new_page, screenshot
     clicks = 0
     instance_row(page, broken).get_by_role("link", name=broken, exact=True).click()
     clicks += 1
+    expect(page.get_by_role("heading", name=broken)).to_be_visible()
+    shot(page, "08-failed-instance")
     page.get_by_role("link", name=t("View OnCreate log")).click()
     clicks += 1
     assert clicks <= 3
     expect(page.get_by_text("could not find a version that satisfies fastai==0.0")).to_be_visible()
     expect(page.get_by_text(f"{broken}/LifecycleConfigOnCreate").first).to_be_visible()
-    shot(page, "08-oncreate-log")
+    shot(page, "09-oncreate-log")
 
     # The mail the stack sent (no SMTP here): the subscription confirmation, readable in the outbox.
     page.get_by_role("link", name=t("Mail"), exact=True).click()
     expect(page.get_by_text(f"student-{language}@example.com").first).to_be_visible()
-    shot(page, "09-mail-outbox")
+    shot(page, "10-mail-outbox")
 
     # Home: the guide's Launch Stack table.
     page.goto("/console/")
     expect(page.get_by_role("link", name=t("Launch Stack in %(region)s", region=t("Asia Pacific (Seoul)")))) \
         .to_have_attribute("href", re.compile(r"^/cloudformation/home\?region=ap-northeast-2#/stacks/create/review\?"))
-    shot(page, "10-home")
+    shot(page, "11-home")
 
 
 def test_phone_width_keyboard_and_labels(console_server, new_page, screenshot):

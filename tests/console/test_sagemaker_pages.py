@@ -103,7 +103,7 @@ def test_an_instance_created_through_the_form_runs_stops_and_is_deleted(console_
     assert 'data-status="InService">InService<' in detail
     assert "This notebook instance costs $0.050 per hour while it runs." in detail
     assert "<td>course</td><td>fastai</td>" in detail
-    assert re.search(r'id="volume-usage-text">[\d.,]+ ?(byte|kB|MB) of 7 GB used \(0\.0%\)', detail)
+    assert re.search(r'id="volume-usage-text">[\d.,]+ ?(kB|MB) of 7 GB used \(0\.0%\)', detail)
     assert described["NotebookInstanceArn"] in detail
     assert "/sagemaker/notebook-instances/console-nb/open?region=us-east-1&amp;view=lab" in detail
     assert "hx-trigger" not in detail.split('id="instance"')[1].split(">")[0]  # settled: no polling

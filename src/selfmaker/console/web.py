@@ -200,11 +200,9 @@ class View:
     def size(self, size_bytes: int) -> str:
         from babel.units import format_unit
 
-        for unit, scale in (("gigabyte", 1024 ** 3), ("megabyte", 1024 ** 2), ("kilobyte", 1024)):
-            if size_bytes >= scale:
-                return format_unit(size_bytes / scale, f"digital-{unit}", "short", locale=self.language,
-                                   format="#,##0.0")
-        return format_unit(size_bytes, "digital-byte", "short", locale=self.language)
+        unit, scale = next(((unit, scale) for unit, scale in (("gigabyte", 1024 ** 3), ("megabyte", 1024 ** 2))
+                            if size_bytes >= scale), ("kilobyte", 1024))
+        return format_unit(size_bytes / scale, f"digital-{unit}", "short", locale=self.language, format="#,##0.0")
 
     def regions_name(self, code: str) -> str:
         return self.t(regions().get(code, code))
