@@ -6,7 +6,6 @@ botocore's model → call the provider → serialize in the service's protocol.
 
 from __future__ import annotations
 
-import inspect
 import logging
 import time
 import uuid
@@ -21,7 +20,7 @@ from selfmaker.protocol import json_protocol, query_protocol
 from selfmaker.protocol.models import operation_model, service_model
 from selfmaker.protocol.validate import validate
 from selfmaker.protocol.wire import WireResponse
-from selfmaker.services.base import RequestContext, ServiceError
+from selfmaker.services.base import RequestContext, ServiceError, invoke
 from selfmaker.services.identity import CredentialStore
 
 log = logging.getLogger("selfmaker.api")
@@ -191,10 +190,7 @@ class ApiHandler:
                 f"{operation.name} yet.",
                 400,
             )
-        result = method(ctx, params)
-        if inspect.isawaitable(result):
-            result = await result
-        return result
+        return await invoke(method, ctx, params)
 
     def _error(self, call: _Call | None, err: ServiceError, headers: dict[str, str], request_id: str) -> WireResponse:
         protocol = call.protocol if call else ("json" if "x-amz-target" in headers else "query")

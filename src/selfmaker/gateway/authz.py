@@ -3,6 +3,10 @@
 The action is ``<service>:<Operation>`` (the IAM prefixes of the services we serve are their botocore
 names); the resource is the ARN the request names, else ``*``. Root is always allowed, as on AWS, and
 pays nothing; others pay a cached lookup and a few regex matches.
+
+Besides policies, the account password policy's AllowUsersToChangePassword grants every IAM user
+iam:ChangePassword on itself and iam:GetAccountPasswordPolicy, as on AWS: where no policy allows either,
+the authorizer reads the password policy (an explicit Deny still wins; it never gets that far).
 """
 
 from __future__ import annotations
@@ -13,6 +17,7 @@ from selfmaker.domain.policy import Caller, Decision, evaluate
 from selfmaker.protocol.models import service_model
 from selfmaker.services.base import RequestContext, ServiceError
 from selfmaker.services.iam.directory import Directory, Principal
+from selfmaker.services.iam.password_policy import account_password_policy
 from selfmaker.services.sts.sessions import trust
 
 ALWAYS_ALLOWED = frozenset({"sts:GetCallerIdentity"})
@@ -84,6 +89,8 @@ class Authorizer:
             return
         if decision.outcome == "implicit" and action == "sts:AssumeRole" and self._trusted_by_name(principal, resource):
             return
+        if decision.outcome == "implicit" and self._granted_by_password_policy(principal, action, resource):
+            return
         raise self._denied(service, principal, action, resource, decision, source)
 
     def _trusted_by_name(self, principal: Principal, role_arn: str) -> bool:
@@ -94,6 +101,15 @@ class Authorizer:
             return False
         names = (principal.arn, principal.role_arn) if principal.role_arn else (principal.arn,)
         return trust(role, Caller("AWS", names, principal.account_id), principal.context) == "direct"
+
+    def _granted_by_password_policy(self, principal: Principal, action: str, resource: str) -> bool:
+        """AllowUsersToChangePassword: an IAM user may change its own password and read the password policy."""
+        own_password = action == "iam:ChangePassword" and resource == principal.arn
+        if principal.kind != "user" or not (own_password or action == "iam:GetAccountPasswordPolicy"):
+            return False
+        with self.engine.connect() as conn:
+            policy = account_password_policy(conn, principal.account_id)
+        return policy is not None and policy["AllowUsersToChangePassword"]
 
     def _denied(self, service: str, principal: Principal, action: str, resource: str, decision: Decision,
                 source: str) -> ServiceError:

@@ -3,11 +3,15 @@
 A provider is a class with one method per operation, named as the operation is in botocore's model
 (``DescribeNotebookInstance``). A method takes (ctx, params) — params already parsed and validated
 against the operation's input shape — and returns a dict shaped like the output shape. Methods may be
-plain or async. Providers never see HTTP.
+plain or async; a plain one that burns CPU for long (password hashing) is marked ``@blocking`` and runs
+off the event loop. Providers never see HTTP.
 """
 
 from __future__ import annotations
 
+import asyncio
+import inspect
+from collections.abc import Callable
 from dataclasses import dataclass
 
 
@@ -37,3 +41,20 @@ class RequestContext:
 
     def arn(self, service: str, resource: str) -> str:
         return f"arn:aws:{service}:{self.region}:{self.account_id}:{resource}"
+
+
+def blocking(method: Callable) -> Callable:
+    """Mark a provider method that takes long (Argon2 by design): callers run it in a worker thread, so the
+    event loop goes on serving everyone else."""
+    method.blocking = True  # type: ignore[attr-defined]
+    return method
+
+
+async def invoke(method: Callable, ctx: RequestContext, params: dict):
+    """Call a provider method however it is written: async, plain, or plain and ``@blocking``."""
+    if getattr(method, "blocking", False):
+        return await asyncio.to_thread(method, ctx, params)
+    result = method(ctx, params)
+    if inspect.isawaitable(result):
+        result = await result
+    return result

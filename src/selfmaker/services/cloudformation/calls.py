@@ -9,7 +9,6 @@ CloudFormation words a resource handler's error.
 
 from __future__ import annotations
 
-import inspect
 import uuid
 from collections.abc import Callable, Mapping
 
@@ -17,7 +16,7 @@ from botocore.model import Shape
 
 from selfmaker.protocol.models import operation_model, service_model
 from selfmaker.protocol.validate import validate
-from selfmaker.services.base import RequestContext, ServiceError
+from selfmaker.services.base import RequestContext, ServiceError, invoke
 
 # What each JSON service calls a request that breaks its model (Query services say ValidationError).
 _VALIDATION_CODES = {"sagemaker": "ValidationException", "logs": "InvalidParameterException"}
@@ -88,9 +87,7 @@ class ProviderCalls:
             validate(model.input_shape, shaped, _VALIDATION_CODES.get(service, "ValidationError"))
             if self.authorize is not None:
                 self.authorize(ctx, service, operation, shaped)
-            result = method(ctx, shaped)
-            if inspect.isawaitable(result):
-                result = await result
+            result = await invoke(method, ctx, shaped)
         except ServiceError as err:
             raise ProviderError(service, err, ctx.request_id) from None
         return result or {}

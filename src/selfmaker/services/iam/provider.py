@@ -1,4 +1,5 @@
-"""The IAM service: users and their access keys and console passwords, roles, inline and managed policies.
+"""The IAM service: users and their access keys and console passwords, the account password policy, roles,
+inline and managed policies.
 
 IAM is global: nothing here is scoped by region. Every change tells the directory, which drops the
 compiled policies the gateway caches.
@@ -13,12 +14,13 @@ from selfmaker.services.iam.directory import Directory
 from selfmaker.services.iam.inline_policies import InlinePolicies
 from selfmaker.services.iam.login_profiles import LoginProfiles
 from selfmaker.services.iam.managed_policies import ManagedPolicies
+from selfmaker.services.iam.password_policy import PasswordPolicies
 from selfmaker.services.iam.roles import Roles
 from selfmaker.services.iam.users import Users
 from selfmaker.services.identity import CredentialStore
 
 
-class IAMService(Users, AccessKeys, LoginProfiles, Roles, InlinePolicies, ManagedPolicies):
+class IAMService(Users, AccessKeys, LoginProfiles, PasswordPolicies, Roles, InlinePolicies, ManagedPolicies):
     def __init__(self, engine: Engine, credentials: CredentialStore, directory: Directory):
         self.engine = engine
         self.credentials = credentials

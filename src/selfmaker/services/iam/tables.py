@@ -6,7 +6,19 @@ IAM names (users, roles, managed policies) are unique regardless of case, so eac
 
 from __future__ import annotations
 
-from sqlalchemy import JSON, Boolean, Column, Float, ForeignKey, Integer, String, Table, Text, UniqueConstraint
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    Column,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+)
 
 from selfmaker.store.tables import metadata
 
@@ -97,6 +109,29 @@ iam_login_profiles = Table(
     Column("password_hash", String(256), nullable=False),  # Argon2id, in its PHC string form
     Column("password_reset_required", Boolean, nullable=False),
     Column("created", Float, nullable=False),
+)
+
+# The passwords each user was given (the current one too), newest last, for the account password policy's
+# PasswordReusePrevention and MaxPasswordAge: the same Argon2id strings as iam_login_profiles held, and when
+# each was set. At most 24 per user (the most PasswordReusePrevention allows); they outlive a deleted login
+# profile and go with the user.
+iam_password_history = Table(
+    "iam_password_history",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("account_id", String(12), nullable=False),
+    Column("user_key", String(64), nullable=False),
+    Column("password_hash", String(256), nullable=False),
+    Column("set_at", Float, nullable=False),
+    Index("ix_iam_password_history_user", "account_id", "user_key"),
+)
+
+# The account password policy (UpdateAccountPasswordPolicy): at most one per account, as IAM answers it.
+iam_password_policies = Table(
+    "iam_password_policies",
+    metadata,
+    Column("account_id", String(12), primary_key=True),
+    Column("policy", JSON, nullable=False),  # PasswordPolicy's members but ExpirePasswords, which is derived
 )
 
 # What an STS access key stands for beyond access_keys: the role session and its session policies.

@@ -22,7 +22,7 @@ from selfmaker.services.iam.common import (
     update_owner,
 )
 from selfmaker.services.iam.directory import Directory
-from selfmaker.services.iam.tables import iam_login_profiles, iam_users
+from selfmaker.services.iam.tables import iam_login_profiles, iam_password_history, iam_users
 from selfmaker.store.tables import access_keys
 
 
@@ -95,6 +95,10 @@ class Users:
             conn.execute(
                 delete(iam_users).where(iam_users.c.account_id == ctx.account_id, iam_users.c.name_key == user.name_key)
             )
+            # Its earlier passwords go with it: a new user of the same name starts afresh.
+            conn.execute(delete(iam_password_history).where(
+                iam_password_history.c.account_id == ctx.account_id, iam_password_history.c.user_key == user.name_key
+            ))
         self.directory.changed()
         return {}
 
