@@ -7,44 +7,20 @@ import pytest
 from sqlalchemy import select
 
 from selfmaker.gateway.authz import resource_arn
-from selfmaker.services.base import RequestContext, ServiceError
+from selfmaker.services.base import RequestContext
 from selfmaker.services.iam import login_profiles
 from selfmaker.services.iam.directory import Directory
 from selfmaker.services.iam.login_profiles import ConsoleUser, check_console_password
-from selfmaker.services.iam.provider import IAMService
 from selfmaker.services.iam.tables import iam_login_profiles
-from selfmaker.services.identity import CredentialStore
-from selfmaker.store.db import open_store
+from tests.services.support import ACCOUNT, fails, iam_ctx
 
-ACCOUNT = "123456789012"
 OTHER_ACCOUNT = "210987654321"
 PASSWORD = "correct horse battery"
 
 
-def make_ctx(principal: str = "root", account: str = ACCOUNT) -> RequestContext:
-    arn = f"arn:aws:iam::{account}:{principal}"
-    return RequestContext(account_id=account, region="us-east-1", principal_arn=arn, access_key_id="AKIDTEST",
-                          request_id="r", endpoint_url="http://127.0.0.1:1")
-
-
-@pytest.fixture
-def iam(tmp_path) -> IAMService:
-    engine = open_store(tmp_path / "db.sqlite")
-    return IAMService(engine, CredentialStore(engine), Directory(engine))
-
-
 @pytest.fixture
 def ctx() -> RequestContext:
-    return make_ctx()
-
-
-def fails(code: str, call, *args, message: str | None = None) -> ServiceError:
-    with pytest.raises(ServiceError) as exc:
-        call(*args)
-    assert exc.value.code == code, exc.value.message
-    if message is not None:
-        assert exc.value.message == message
-    return exc.value
+    return iam_ctx()
 
 
 def test_create_get_update_delete(iam, ctx):
@@ -114,7 +90,7 @@ def test_delete_user_is_refused_while_it_has_a_login_profile(iam, ctx):
 
 def test_a_user_acts_on_its_own_login_profile_when_it_names_none(iam, ctx):
     arn = iam.CreateUser(ctx, {"UserName": "dave"})["User"]["Arn"]
-    dave = make_ctx("user/dave")
+    dave = iam_ctx("user/dave")
     assert iam.CreateLoginProfile(dave, {"Password": PASSWORD})["LoginProfile"]["UserName"] == "dave"
     assert iam.GetLoginProfile(dave, {})["LoginProfile"]["UserName"] == "dave"
     # ...and the gateway checks those requests against the caller's own ARN, as for ChangePassword.
@@ -127,7 +103,7 @@ def test_a_user_acts_on_its_own_login_profile_when_it_names_none(iam, ctx):
 
 def test_change_password(iam, ctx):
     iam.CreateUser(ctx, {"UserName": "erin"})
-    erin = make_ctx("user/erin")
+    erin = iam_ctx("user/erin")
     fails("NoSuchEntity", iam.ChangePassword, erin, {"OldPassword": PASSWORD, "NewPassword": "whatever-long"},
           message="Login Profile for User erin cannot be found.")
     iam.CreateLoginProfile(ctx, {"UserName": "erin", "Password": PASSWORD, "PasswordResetRequired": True})

@@ -11,43 +11,19 @@ from sqlalchemy import func, select
 from selfmaker.gateway.authz import Authorizer
 from selfmaker.services.base import RequestContext, ServiceError
 from selfmaker.services.iam import login_profiles
-from selfmaker.services.iam.directory import Directory
 from selfmaker.services.iam.login_profiles import ConsoleUser, check_console_password
 from selfmaker.services.iam.passwords import check_password_policy
 from selfmaker.services.iam.provider import IAMService
 from selfmaker.services.iam.tables import iam_password_history
-from selfmaker.services.identity import CredentialStore
-from selfmaker.store.db import open_store
+from tests.services.support import ACCOUNT, fails, iam_ctx
 
-ACCOUNT = "123456789012"
 OTHER_ACCOUNT = "210987654321"
 DAY = 86400
 
 
-def make_ctx(principal: str = "root", account: str = ACCOUNT, key: str = "AKIDTEST") -> RequestContext:
-    arn = f"arn:aws:iam::{account}:{principal}"
-    return RequestContext(account_id=account, region="us-east-1", principal_arn=arn, access_key_id=key,
-                          request_id="r", endpoint_url="http://127.0.0.1:1")
-
-
-@pytest.fixture
-def iam(tmp_path) -> IAMService:
-    engine = open_store(tmp_path / "db.sqlite")
-    return IAMService(engine, CredentialStore(engine), Directory(engine))
-
-
 @pytest.fixture
 def ctx() -> RequestContext:
-    return make_ctx()
-
-
-def fails(code: str, call, *args, message: str | None = None) -> ServiceError:
-    with pytest.raises(ServiceError) as exc:
-        call(*args)
-    assert exc.value.code == code, exc.value.message
-    if message is not None:
-        assert exc.value.message == message
-    return exc.value
+    return iam_ctx()
 
 
 def violation(password: str, policy: dict | None) -> str:
@@ -116,7 +92,7 @@ def test_get_update_delete(iam, ctx):
         "RequireUppercaseCharacters": False, "RequireLowercaseCharacters": False,
         "AllowUsersToChangePassword": False, "ExpirePasswords": False}}
     # Each account has its own.
-    fails("NoSuchEntity", iam.GetAccountPasswordPolicy, make_ctx(account=OTHER_ACCOUNT), {},
+    fails("NoSuchEntity", iam.GetAccountPasswordPolicy, iam_ctx(account=OTHER_ACCOUNT), {},
           message=f"The Password Policy with domain name {OTHER_ACCOUNT} cannot be found.")
 
     assert iam.DeleteAccountPasswordPolicy(ctx, {}) == {}
@@ -125,7 +101,7 @@ def test_get_update_delete(iam, ctx):
 
 def test_new_passwords_follow_the_policy_and_go_back_to_the_default_without_it(iam, ctx):
     iam.CreateUser(ctx, {"UserName": "alice"})
-    alice = make_ctx("user/alice")
+    alice = iam_ctx("user/alice")
     iam.UpdateAccountPasswordPolicy(ctx, STRICT)
     fails("PasswordPolicyViolation", iam.CreateLoginProfile, ctx, {"UserName": "alice", "Password": "long enough"},
           message="Password should have at least one uppercase letter")
@@ -149,7 +125,7 @@ def test_new_passwords_follow_the_policy_and_go_back_to_the_default_without_it(i
 
 def test_reuse_prevention_refuses_the_last_n_passwords(iam, ctx):
     iam.CreateUser(ctx, {"UserName": "bob"})
-    bob = make_ctx("user/bob")
+    bob = iam_ctx("user/bob")
     iam.CreateLoginProfile(ctx, {"UserName": "bob", "Password": "password-1"})
     iam.ChangePassword(bob, {"OldPassword": "password-1", "NewPassword": "password-1"})  # no policy: allowed
     iam.UpdateAccountPasswordPolicy(ctx, {"PasswordReusePrevention": 2})
@@ -198,7 +174,7 @@ def test_the_history_keeps_the_last_24_and_goes_with_the_user(iam, ctx, monkeypa
 
 def test_an_expired_password_must_be_changed_at_sign_in(iam, ctx, monkeypatch):
     iam.CreateUser(ctx, {"UserName": "dave"})
-    dave = make_ctx("user/dave")
+    dave = iam_ctx("user/dave")
     iam.CreateLoginProfile(ctx, {"UserName": "dave", "Password": "password-1"})
     arn = f"arn:aws:iam::{ACCOUNT}:user/dave"
     now = login_profiles.time.time()
@@ -258,7 +234,7 @@ def _user(iam: IAMService, ctx: RequestContext, name: str, *statements: dict) ->
     if statements:
         iam.PutUserPolicy(ctx, {"UserName": name, "PolicyName": "inline",
                                 "PolicyDocument": json.dumps({"Version": "2012-10-17", "Statement": list(statements)})})
-    return make_ctx(f"user/{name}", key=f"AKID{name.upper()}")
+    return iam_ctx(f"user/{name}", key=f"AKID{name.upper()}")
 
 
 def denied(authorize, ctx: RequestContext, operation: str, params: dict | None = None) -> str:

@@ -15,6 +15,7 @@ from selfmaker.services.base import RequestContext, ServiceError
 from selfmaker.services.logs import LogsService
 from selfmaker.services.logs.filter_pattern import FilterPatternError, compile_pattern
 from selfmaker.store.db import open_store
+from tests.services.support import fails
 
 ACCOUNT = "123456789012"
 REGION = "us-east-1"
@@ -38,15 +39,6 @@ def ctx() -> RequestContext:
 
 def now_ms() -> int:
     return int(time.time() * 1000)
-
-
-def fails(code: str, call, *args, message: str | None = None) -> ServiceError:
-    with pytest.raises(ServiceError) as exc:
-        call(*args)
-    assert exc.value.code == code, exc.value.message
-    if message is not None:
-        assert exc.value.message == message
-    return exc.value
 
 
 def make_stream(logs: LogsService, ctx: RequestContext, group: str, stream: str) -> None:
