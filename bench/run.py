@@ -124,7 +124,8 @@ class Selfmaker:
             if status == wanted:
                 return
             if status == "Failed":
-                raise RuntimeError(f"{name} failed")
+                reason = self.sm.describe_notebook_instance(NotebookInstanceName=name).get("FailureReason")
+                raise RuntimeError(f"{name} failed: {reason}")
             time.sleep(0.02)
 
     def create_to_in_service(self, name: str) -> float:
