@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -9,6 +10,7 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import boto3
@@ -117,17 +119,25 @@ def _stop_everything(server: ServerProcess) -> None:
             pass
 
 
+@contextlib.contextmanager
+def running_server(base: Path, **env: str) -> Iterator[ServerProcess]:
+    """A server under ``base`` (short lifecycle time limit, extra environment ``env``), stopped with all its
+    sandboxes on exit."""
+    proc = ServerProcess(base / "data", base / "home", lifecycle_timeout=3, extra_env=env).start()
+    try:
+        yield proc
+    finally:
+        _stop_everything(proc)
+
+
 @pytest.fixture(scope="session")
 def server(tmp_path_factory) -> ServerProcess:
-    base = tmp_path_factory.mktemp("selfmaker")
-    proc = ServerProcess(base / "data", base / "home", lifecycle_timeout=3).start()
-    yield proc
-    _stop_everything(proc)
+    with running_server(tmp_path_factory.mktemp("selfmaker")) as proc:
+        yield proc
 
 
 @pytest.fixture
 def fresh_server(tmp_path) -> ServerProcess:
     """A server of one's own, for tests that kill and restart it."""
-    proc = ServerProcess(tmp_path / "data", tmp_path / "home", lifecycle_timeout=3).start()
-    yield proc
-    _stop_everything(proc)
+    with running_server(tmp_path) as proc:
+        yield proc

@@ -24,7 +24,7 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import Browser, BrowserContext, Page, expect, sync_playwright
 
-from tests.conftest import ServerProcess, _stop_everything
+from tests.conftest import ServerProcess, running_server
 
 ROOT_PASSWORD = "test-root-console-password-0001"
 CHROMIUM = os.environ.get("SELFMAKER_CHROMIUM", "/usr/bin/chromium")
@@ -119,11 +119,8 @@ def browser() -> Iterator[Browser]:
 @pytest.fixture(scope="package")
 def console_server(tmp_path_factory) -> Iterator[ServerProcess]:
     """A real ``selfmaker up`` whose console root password is ROOT_PASSWORD."""
-    base = tmp_path_factory.mktemp("selfmaker-console")
-    proc = ServerProcess(base / "data", base / "home", lifecycle_timeout=3,
-                         extra_env={"SELFMAKER_ROOT_PASSWORD": ROOT_PASSWORD}).start()
-    yield proc
-    _stop_everything(proc)
+    with running_server(tmp_path_factory.mktemp("selfmaker-console"), SELFMAKER_ROOT_PASSWORD=ROOT_PASSWORD) as proc:
+        yield proc
 
 
 @pytest.fixture

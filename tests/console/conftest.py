@@ -7,7 +7,7 @@ import re
 import httpx
 import pytest
 
-from tests.conftest import ServerProcess, _stop_everything
+from tests.conftest import ServerProcess, running_server
 
 ROOT_PASSWORD = "console-root-password-0001"
 
@@ -27,11 +27,8 @@ def sign_in(client: httpx.Client, password: str = ROOT_PASSWORD, user: str = "",
 
 @pytest.fixture(scope="module")
 def console_server(tmp_path_factory) -> ServerProcess:
-    base = tmp_path_factory.mktemp("console")
-    proc = ServerProcess(base / "data", base / "home", lifecycle_timeout=3,
-                         extra_env={"SELFMAKER_ROOT_PASSWORD": ROOT_PASSWORD}).start()
-    yield proc
-    _stop_everything(proc)
+    with running_server(tmp_path_factory.mktemp("console"), SELFMAKER_ROOT_PASSWORD=ROOT_PASSWORD) as proc:
+        yield proc
 
 
 @pytest.fixture
