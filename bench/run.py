@@ -36,7 +36,7 @@ from botocore.awsrequest import AWSRequest
 from botocore.config import Config
 from botocore.credentials import Credentials
 
-from selfmaker.runtime.local import jupyter_command
+from selfmaker.runtime.jupyter import SECRET_HEADER, jupyter_command
 
 KEY, SECRET = "AKIABENCH00000000001", "bench-secret-key-000000000000000000000001"
 ACCOUNT, REGION = "123456789012", "us-east-1"
@@ -92,7 +92,7 @@ def bare_jupyter_start(workdir: Path) -> float:
                             start_new_session=True)
     try:
         wait_http("http://jupyter/api/status", transport=httpx.HTTPTransport(uds=str(sock)),
-                  headers={"Authorization": f"token {token}"})
+                  headers={SECRET_HEADER: token})
         return time.perf_counter() - started
     finally:
         os.killpg(proc.pid, signal.SIGTERM)

@@ -6,6 +6,11 @@ cd "$(dirname "$0")/.."
 need_apt=()
 command -v bwrap >/dev/null || need_apt+=(bubblewrap)
 command -v sudo >/dev/null || need_apt+=(sudo)
+# Each instance's own network: namespaces (iproute2, util-linux) and user-mode NAT to the outside.
+[ "$(id -u)" != 0 ] || command -v ip >/dev/null || need_apt+=(iproute2)
+[ "$(id -u)" != 0 ] || command -v slirp4netns >/dev/null || need_apt+=(slirp4netns)
+# Volumes of bounded size: ext4 images, loop-mounted.
+command -v mkfs.ext4 >/dev/null || need_apt+=(e2fsprogs)
 if ((${#need_apt[@]})); then
   if [ "$(id -u)" = 0 ]; then
     echo "setup: installing ${need_apt[*]}" >&2

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import json
 import os
@@ -17,6 +18,8 @@ import boto3
 import httpx
 import pytest
 from botocore.config import Config
+
+from selfmaker.runtime.local import LocalRuntime
 
 ROOT_KEY = "AKIATESTROOT00000001"
 ROOT_SECRET = "test-root-secret-access-key-0000000000001"
@@ -110,13 +113,11 @@ class ServerProcess:
 def _stop_everything(server: ServerProcess) -> None:
     """Stop the server and every sandbox it left running (they outlive the server by design)."""
     server.kill(signal.SIGTERM)
-    for state in (server.data_dir / "run").glob("*/state.json"):
-        try:
-            pid = json.loads(state.read_text()).get("pid")
-            if pid:
-                os.killpg(pid, signal.SIGKILL)
-        except (OSError, ValueError):
-            pass
+    # Sandboxes hold namespaces, NATs, cgroups and mounts besides processes: the runtime lets go of all.
+    runtime = LocalRuntime(server.data_dir)
+    asyncio.run(runtime.stop_all())
+    for volume in (server.data_dir / "volumes").glob("*.ext4"):
+        runtime.disks.unmount(volume.with_suffix(""))
 
 
 @contextlib.contextmanager

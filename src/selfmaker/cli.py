@@ -12,6 +12,7 @@ import typer
 
 from selfmaker.config import Settings
 from selfmaker.mail import DEFAULT_SENDER
+from selfmaker.services.sagemaker.notebook_hosts import valid_domain
 
 app = typer.Typer(help="Selfmaker: SageMaker notebook instances, self-hosted.", no_args_is_help=True)
 
@@ -60,6 +61,10 @@ def up(
     public_url: Annotated[str | None, typer.Option(
         envvar="SELFMAKER_PUBLIC_URL",
         help="The URL people reach this server at, for the links it hands out (default: http://HOST:PORT).")] = None,
+    notebook_domain: Annotated[str, typer.Option(
+        envvar="SELFMAKER_NOTEBOOK_DOMAIN",
+        help="Each notebook instance's Jupyter is at <name>-<account>.notebook.<region>.DOMAIN (on the public "
+             "URL's scheme and port); a shared machine needs wildcard DNS for it. Default: localhost.")] = "localhost",
 ) -> None:
     """Run the server in the foreground (SQLite store, local runtime)."""
     import uvicorn
@@ -69,8 +74,12 @@ def up(
 
     if public_url and not public_url.startswith(("http://", "https://")):
         raise typer.BadParameter("must start with http:// or https://", param_hint="--public-url")
+    notebook_domain = notebook_domain.strip().strip(".").lower()
+    if not valid_domain(notebook_domain):
+        raise typer.BadParameter("must be a DNS name such as localhost or nb.example.edu",
+                                 param_hint="--notebook-domain")
     settings = Settings(data_dir=data_dir.resolve(), host=host, port=port, smtp_url=smtp_url, mail_from=mail_from,
-                        public_url=public_url)
+                        public_url=public_url, notebook_domain=notebook_domain)
     try:
         mail_target = open_mailer(settings.outbox_dir, settings.smtp_url, settings.mail_from).describe()
     except ValueError as err:
@@ -86,8 +95,11 @@ def up(
     typer.echo(f"Selfmaker listening on {settings.endpoint_url}  (data: {settings.data_dir})")
     typer.echo(f"AWS profile '{PROFILE}' written to {config_path}; try:")
     typer.echo(f"  aws --profile {PROFILE} sagemaker list-notebook-instances")
+    for missing in server.orchestrator.runtime.unenforced():
+        typer.echo(f"Warning: this host cannot enforce {missing} for notebook instances.", err=True)
     typer.echo(f"Mail goes to {mail_target}" + ("" if settings.smtp_url else "; read it with `selfmaker mail`"))
     typer.echo(f"Console: {settings.endpoint_url}/console/  (account {server.root.account_id}, root user)")
+    typer.echo(f"Notebook instances: <name>-{server.root.account_id}.notebook.<region>.{settings.notebook_domain}")
     if server.generated_root_password:
         typer.echo(f"  Root password: {server.generated_root_password}\n  (shown this once; to choose it instead, "
                    "set SELFMAKER_ROOT_PASSWORD before the first start)")

@@ -45,6 +45,11 @@ class Settings:
     # The address people reach this server at (behind a proxy, or on a shared machine's LAN name), for the
     # links we hand out: the AWS profile, presigned Jupyter URLs, mail. Default: the listening address.
     public_url: str | None = field(default_factory=lambda: os.environ.get("SELFMAKER_PUBLIC_URL") or None)
+    # Each notebook instance's Jupyter has a host name of its own under this domain
+    # (<name>-<account>.notebook.<region>.<domain>), so no notebook page shares the console's origin.
+    # Browsers resolve *.localhost to loopback; a shared machine needs a wildcard DNS name here.
+    notebook_domain: str = field(
+        default_factory=lambda: os.environ.get("SELFMAKER_NOTEBOOK_DOMAIN") or "localhost")
 
     @property
     def endpoint_url(self) -> str:

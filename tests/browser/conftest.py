@@ -40,8 +40,9 @@ DESKTOP_VIEWPORT = {"width": 1280, "height": 900}
 PHONE_VIEWPORT = {"width": 390, "height": 844}
 
 # Playwright already passes most of these; they are repeated so that the set does not depend on its version.
-# The test machines have no network but localhost: --host-resolver-rules stops Chromium from resolving (and
-# retrying) Google's update, sign-in and other service hosts that it looks up even with background networking off.
+# The test machines have no network but localhost (and *.localhost, where notebook instances live):
+# --host-resolver-rules stops Chromium from resolving (and retrying) Google's update, sign-in and other service
+# hosts that it looks up even with background networking off.
 CHROMIUM_ARGS = [
     "--no-sandbox",  # we run as root (and inside containers without user namespaces)
     "--disable-gpu",
@@ -54,7 +55,7 @@ CHROMIUM_ARGS = [
     "--disable-sync",
     "--disable-breakpad",
     "--no-proxy-server",
-    "--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE localhost, EXCLUDE 127.0.0.1",
+    "--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE localhost, EXCLUDE *.localhost, EXCLUDE 127.0.0.1",
 ]
 
 

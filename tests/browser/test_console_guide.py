@@ -104,7 +104,9 @@ def test_the_guide_in_the_console(language, console_server, new_page, screenshot
     with page.context.expect_page() as opened:
         row.get_by_role("link", name=t("Open JupyterLab")).click()
     lab = opened.value
-    expect(lab).to_have_url(re.compile(rf"/notebook/\d+/us-east-1/{notebook}/lab"), timeout=LONG_TIMEOUT_MS)
+    # on the instance's own origin, never the console's
+    expect(lab).to_have_url(re.compile(rf"^http://{notebook}-\d{{12}}\.notebook\.us-east-1\.localhost:\d+/lab"),
+                            timeout=LONG_TIMEOUT_MS)
     expect(lab.locator("#jp-main-dock-panel")).to_be_visible(timeout=LONG_TIMEOUT_MS)
     shot(lab, "05-jupyterlab", ours=False)
     lab.close()

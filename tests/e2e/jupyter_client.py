@@ -1,4 +1,8 @@
-"""Open a notebook instance the way a browser does, and run code in a kernel over the proxy."""
+"""Open a notebook instance the way a browser does, and run code in a kernel over the proxy.
+
+Each instance is served at a host of its own (``<name>-<account>.notebook.<region>.localhost``), so the session
+talks to that origin; it sends Jupyter's XSRF token back as a browser's JupyterLab does.
+"""
 
 from __future__ import annotations
 
@@ -14,15 +18,32 @@ class NotebookSession:
     def __init__(self, authorized_url: str):
         parts = urlsplit(authorized_url)
         self.origin = f"{parts.scheme}://{parts.netloc}"
-        self.base = parts.path.rsplit("/", 1)[0] + "/"  # .../<name>/
-        self.http = httpx.Client(base_url=self.origin, timeout=30)
+        self.base = "/"  # Jupyter's base_url: the instance has the whole host
+        self.http = httpx.Client(base_url=self.origin, timeout=30, event_hooks={"request": [self._xsrf]})
         self.first = self.http.get(authorized_url, follow_redirects=False)
+
+    def _xsrf(self, request: httpx.Request) -> None:
+        # What JupyterLab does: echo the _xsrf cookie in a header on every request that changes something.
+        token = self.http.cookies.get("_xsrf")
+        if token and request.method not in ("GET", "HEAD", "OPTIONS"):
+            request.headers["X-XSRFToken"] = token
+
+    def xsrf(self) -> str:
+        """Jupyter's XSRF token (cookie ``_xsrf``), fetched with a page that sets it if need be."""
+        if "_xsrf" not in self.http.cookies:
+            self.get("lab").raise_for_status()  # its page sets the cookie
+        return self.http.cookies["_xsrf"]
 
     def get(self, path: str, **kwargs) -> httpx.Response:
         return self.http.get(self.base + path, **kwargs)
 
     def post(self, path: str, **kwargs) -> httpx.Response:
+        self.xsrf()
         return self.http.post(self.base + path, **kwargs)
+
+    def put(self, path: str, **kwargs) -> httpx.Response:
+        self.xsrf()
+        return self.http.put(self.base + path, **kwargs)
 
     def run(self, code: str, timeout: float = 60) -> str:
         """Execute ``code`` in a fresh kernel through the WebSocket proxy; return its text output."""
@@ -32,7 +53,7 @@ class NotebookSession:
         cookie = "; ".join(f"{k}={v}" for k, v in self.http.cookies.items())
         url = f"ws://{urlsplit(self.origin).netloc}{self.base}api/kernels/{kernel_id}/channels"
         try:
-            with connect(url, additional_headers={"Cookie": cookie}, open_timeout=timeout) as ws:
+            with connect(url, additional_headers={"Cookie": cookie}, origin=self.origin, open_timeout=timeout) as ws:
                 msg_id = uuid.uuid4().hex
                 ws.send(json.dumps({
                     "header": {"msg_id": msg_id, "msg_type": "execute_request", "username": "test",

@@ -53,7 +53,8 @@ def test_launch_confirm_ready_mail_open_jupyter_and_delete(course_server, smtp):
     out, err = launch.communicate(timeout=300)
     assert launch.returncode == 0, err
     assert "Notebook" in out and "CREATE_COMPLETE" in out
-    assert "/notebook/" in out.rsplit("Jupyter", 1)[1]  # the link printed at the end
+    host = f"fastai-{course_server.account_id}.notebook.{course_server.region}.localhost"
+    assert f"://{host}:" in out.rsplit("Jupyter", 1)[1]  # the link printed at the end: the instance's own host
 
     ready = smtp.wait_for(STUDENT, "Your fastai notebook is ready", timeout=280)
     body = ready.get_body(("plain",)).get_content()

@@ -77,9 +77,14 @@ def test_lifecycle_scripts_ran_as_on_sagemaker(server, notebook):
 
 
 def test_presigned_url_opens_lab_and_tree_once(server, notebook):
+    # The instance's own origin, as AWS's https://<name>.notebook.<region>.sagemaker.aws?authToken=…
+    host = f"{notebook}-{server.account_id}.notebook.{server.region}.localhost:{server.port}"
+    described = server.client("sagemaker").describe_notebook_instance(NotebookInstanceName=notebook)
+    assert described["Url"] == host
     session = _open(server, notebook)
+    assert str(session.first.request.url).startswith(f"http://{host}/?authToken=")
     assert session.first.status_code == 302
-    assert session.first.headers["location"].endswith(f"/{notebook}/tree")
+    assert session.first.headers["location"] == "/tree"
     assert session.get("tree").status_code == 200
     lab = session.get("lab")
     assert lab.status_code == 200 and "JupyterLab" in lab.text
@@ -109,8 +114,8 @@ def test_stop_start_keeps_the_volume_and_resets_home(server, notebook):
     sm = server.client("sagemaker")
     session = _open(server, notebook)
     assert session.run("print(open('/home/ec2-user/scratch.txt').read())").strip() == "lost"
-    put = session.http.put(f"{session.base}api/contents/notebook-file.txt",
-                           json={"type": "file", "format": "text", "content": "written in Jupyter"})
+    put = session.put("api/contents/notebook-file.txt",
+                      json={"type": "file", "format": "text", "content": "written in Jupyter"})
     assert put.status_code in (200, 201), put.text
     sm.stop_notebook_instance(NotebookInstanceName=notebook)
     assert sm.describe_notebook_instance(NotebookInstanceName=notebook)["NotebookInstanceStatus"] in (

@@ -21,6 +21,7 @@ from selfmaker.runtime.base import (
     InstanceSpec,
     LifecycleFailure,
 )
+from selfmaker.runtime.jupyter import SECRET_HEADER
 from selfmaker.runtime.local import LocalRuntime
 
 pytestmark = pytest.mark.skipif(os.geteuid() != 0 or shutil.which("bwrap") is None, reason="needs root and bubblewrap")
@@ -59,7 +60,7 @@ def make_spec(tmp_path: Path, **overrides) -> InstanceSpec:
 
 
 async def api_status(endpoint: Endpoint, base_url: str, token: str | None) -> int:
-    headers = {"Authorization": f"token {token}"} if token else {}
+    headers = {SECRET_HEADER: token} if token else {}  # the gateway's way in (runtime/jupyter.py)
     transport = httpx.AsyncHTTPTransport(uds=endpoint.socket_path)
     async with httpx.AsyncClient(transport=transport) as client:
         response = await client.get(f"http://localhost{base_url}api/status", headers=headers)
@@ -188,13 +189,14 @@ def test_start_restart_and_stop(tmp_path: Path, data_dir: Path) -> None:
         # Second start: OnCreate does not run again, the volume is kept, /home/ec2-user and /tmp are new.
         spec = make_spec(tmp_path, on_create="echo create-again >> " + VOLUME + "/runs", on_start=SECOND_ON_START)
         endpoint = await runtime.start(spec, Sink())
-        try:
+        try:  # the volume is mounted from its image while the instance runs
             assert await api_status(endpoint, spec.base_url, endpoint.token) == 200
+            assert (volume / "runs").read_text() == "create\nstart\nstart\n"
+            assert "home-file" not in (volume / "home-listing").read_text().split()
+            assert "tmp-file" not in (volume / "tmp-listing").read_text().split()
         finally:
             await runtime.stop(spec.instance_id)
-        assert (volume / "runs").read_text() == "create\nstart\nstart\n"
-        assert "home-file" not in (volume / "home-listing").read_text().split()
-        assert "tmp-file" not in (volume / "tmp-listing").read_text().split()
+        assert not runtime.disks.mounted(volume)  # a Stopped instance holds no mount
 
     asyncio.run(scenario())
 

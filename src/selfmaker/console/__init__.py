@@ -20,7 +20,8 @@ def console_routes(engine: Engine, api: ApiHandler, settings: Settings, catalogu
                    account_id: str, orchestrator: NotebookOrchestrator) -> list[BaseRoute]:
     from selfmaker.console.pages import cloudformation, home, logs, mail, sagemaker, signin
 
-    console = Console(api, SessionStore(engine), settings, catalogue, account_id, orchestrator.volume_used)
+    console = Console(api, SessionStore(engine), settings, catalogue, account_id, orchestrator.volume_used,
+                      orchestrator.runtime.unenforced())
     return [
         Mount("/console/static", StaticFiles(directory=Path(__file__).parent / "static"), name="console-static"),
         *signin.routes(console, engine),

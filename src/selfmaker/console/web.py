@@ -66,6 +66,7 @@ class Console:
     default_account: str  # the account this server runs (its root signs in with an empty user name)
     # (account, region, name) -> bytes used on a notebook instance's volume, or None
     volume_used: Callable[[str, str, str], Awaitable[int | None]]
+    unenforced: list[str]  # limits this host cannot enforce on instances (shown on their pages)
     templates: Environment = field(init=False)
 
     def __post_init__(self) -> None:

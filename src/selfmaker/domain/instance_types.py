@@ -21,6 +21,8 @@ class InstanceType:
     gpus: int = 0
     gpu_model: str = ""
     price_per_hour: float = 0.0
+    # Most tasks (processes and threads) at once: a fork bomb stops here, not at the host's limit.
+    pids: int = 4096
 
 
 _CATALOGUE = [

@@ -1,4 +1,5 @@
-"""The whole server as one ASGI app: the AWS API at ``/``, Jupyter under ``/notebook/…``, the console's pages."""
+"""The whole server as one ASGI app: the AWS API at ``/``, the console's pages, and each notebook instance's
+Jupyter on a host name of its own (``<name>-<account>.notebook.<region>.<notebook domain>``)."""
 
 from __future__ import annotations
 
@@ -15,7 +16,9 @@ from selfmaker.console.root_password import ensure_root_password
 from selfmaker.domain.instance_types import load_catalogue
 from selfmaker.gateway.api import ApiHandler, Service
 from selfmaker.gateway.authz import Authorizer
+from selfmaker.gateway.guest_services import GuestServices
 from selfmaker.gateway.instance_credentials import instance_credentials_routes
+from selfmaker.gateway.notebook_links import legacy_notebook_routes
 from selfmaker.gateway.notebook_proxy import NotebookProxy
 from selfmaker.gateway.sns_links import sns_link_routes
 from selfmaker.mail import open_mailer
@@ -25,6 +28,7 @@ from selfmaker.services.iam.directory import Directory
 from selfmaker.services.iam.provider import IAMService
 from selfmaker.services.identity import Credential, CredentialStore, bootstrap_root
 from selfmaker.services.logs.provider import LogsService
+from selfmaker.services.sagemaker.notebook_hosts import parse_notebook_host
 from selfmaker.services.sagemaker.orchestrator import NotebookOrchestrator
 from selfmaker.services.sagemaker.provider import SageMakerService
 from selfmaker.services.sns import SNSService
@@ -50,7 +54,9 @@ def build_server(settings: Settings) -> Server:
     catalogue = load_catalogue(settings.data_dir)
     logs = LogsService(engine)
     directory = Directory(engine)  # IAM as the gateway and STS read it, with its policy cache
-    orchestrator = NotebookOrchestrator(engine, LocalRuntime(settings.data_dir), logs, settings, catalogue)
+    instance_credentials = InstanceCredentials(engine, credentials, directory)
+    guest = GuestServices(engine, settings, instance_credentials)
+    orchestrator = NotebookOrchestrator(engine, LocalRuntime(settings.data_dir), logs, settings, catalogue, guest)
     mailer = open_mailer(settings.outbox_dir, settings.smtp_url, settings.mail_from)
     sns = SNSService(engine, mailer, allow_private_endpoints=settings.sns_allow_private_endpoints,
                      own_host=settings.host, own_port=settings.port, retry_delays=settings.sns_retry_delays)
@@ -72,7 +78,7 @@ def build_server(settings: Settings) -> Server:
         authorize=authorize,
     )
     providers.update({name: service.provider for name, service in api.services.items()})
-    proxy = NotebookProxy(engine, orchestrator)
+    proxy = NotebookProxy(engine, orchestrator, settings)
 
     @contextlib.asynccontextmanager
     async def lifespan(_app):
@@ -88,24 +94,35 @@ def build_server(settings: Settings) -> Server:
     async def health(_request):
         return JSONResponse({"status": "ok"})
 
-    instance_credentials = InstanceCredentials(engine, credentials, directory)
     web = Starlette(
         routes=[
             Route("/_selfmaker/health", health),
             *instance_credentials_routes(instance_credentials),
             *sns_link_routes(sns),
             *cloudformation.routes(),
-            *proxy.routes(),
+            *legacy_notebook_routes(engine, settings),
             *console_routes(engine, api, settings, catalogue, root.account_id, orchestrator),
         ],
         lifespan=lifespan,
     )
 
+    domain = settings.notebook_domain
+
     async def app(scope, receive, send):
-        # The API hot path skips the router: every AWS call is a request to "/".
-        if scope["type"] == "http" and scope["path"] == "/":
+        if scope["type"] != "lifespan" and parse_notebook_host(_host(scope), domain) is not None:
+            # A notebook's host reaches its Jupyter and nothing else: no API, console or other pages there.
+            await proxy(scope, receive, send)
+        elif scope["type"] == "http" and scope["path"] == "/":
+            # The API hot path skips the router: every AWS call is a request to "/".
             await api(scope, receive, send)
         else:
             await web(scope, receive, send)
 
     return Server(app, root, orchestrator, generated_root_password)
+
+
+def _host(scope) -> str:
+    for key, value in scope["headers"]:
+        if key == b"host":
+            return value.decode("latin-1")
+    return ""

@@ -1,9 +1,11 @@
 """Opening Jupyter: presigned-URL sign-in, then an authenticated proxy to the instance's Jupyter.
 
-``/notebook/<account>/<region>/<name>/auth?authToken=…`` trades a single-use, five-minute token for a
-session cookie scoped to that instance's path; every other request under the path must carry a live
-session, and is forwarded (HTTP and WebSocket) to Jupyter's Unix socket with Jupyter's secret token,
-which no browser ever sees.
+Each instance is served on a host of its own (``notebook_hosts``); the gateway hands this proxy every
+request to such a host, and nothing else. ``/?authToken=…`` on it trades a single-use, five-minute token
+for a session cookie for that host alone; every other request must carry a live session, and is forwarded
+(HTTP and WebSocket) to Jupyter's Unix socket with the browser's Host, Origin and cookies, plus the
+instance's secret (``SECRET_HEADER``), which no browser ever sees. Jupyter's own XSRF and origin checks
+then apply as to any browser.
 """
 
 from __future__ import annotations
@@ -11,46 +13,56 @@ from __future__ import annotations
 import asyncio
 import secrets
 import time
+from http.cookiejar import CookieJar, DefaultCookiePolicy
 from urllib.parse import urlsplit
 
 import httpx
 import websockets
-from sqlalchemy import Engine, delete, insert, select, update
+from sqlalchemy import Engine, delete, func, insert, select, update
+from starlette.applications import Starlette
 from starlette.background import BackgroundTask
-from starlette.requests import Request
+from starlette.requests import HTTPConnection, Request
 from starlette.responses import PlainTextResponse, RedirectResponse, Response, StreamingResponse
 from starlette.routing import Route, WebSocketRoute
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
+from selfmaker.config import Settings
 from selfmaker.domain import notebook_states as st
 from selfmaker.runtime.base import Endpoint
-from selfmaker.services.sagemaker.orchestrator import NotebookOrchestrator, notebook_base_path
+from selfmaker.runtime.jupyter import SECRET_HEADER, secret_headers
+from selfmaker.services.sagemaker.notebook_hosts import parse_notebook_host
+from selfmaker.services.sagemaker.orchestrator import NotebookOrchestrator
 from selfmaker.store.tables import notebook_instances, notebook_sessions, notebook_tokens
 
 SESSION_COOKIE = "selfmaker-notebook-session"
 _METHODS = ["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"]
-# Headers that describe one hop, not the message (RFC 9110 §7.6.1), plus ones we set ourselves.
+# Headers that describe one hop, not the message (RFC 9110 §7.6.1), plus ones we set ourselves or that
+# must never reach Jupyter from a browser (a token there would skip Jupyter's XSRF checks; the secret
+# header is ours alone).
 _HOP_HEADERS = {
     "connection", "keep-alive", "proxy-authenticate", "proxy-authorization", "te", "trailer",
-    "transfer-encoding", "upgrade", "host", "authorization", "content-length",
+    "transfer-encoding", "upgrade", "authorization", "content-length", "cookie", SECRET_HEADER.lower(),
 }
-_WS_SKIP = _HOP_HEADERS | {"sec-websocket-key", "sec-websocket-version", "sec-websocket-extensions",
-                           "sec-websocket-protocol", "origin"}
+# websockets writes Host (from the URI), Origin and the handshake's own headers itself.
+_WS_SKIP = _HOP_HEADERS | {"host", "origin", "sec-websocket-key", "sec-websocket-version",
+                           "sec-websocket-extensions", "sec-websocket-protocol"}
 
 
 class NotebookProxy:
-    def __init__(self, engine: Engine, orchestrator: NotebookOrchestrator):
+    """An ASGI app for requests to notebook hosts."""
+
+    def __init__(self, engine: Engine, orchestrator: NotebookOrchestrator, settings: Settings):
         self.engine = engine
         self.orchestrator = orchestrator
+        self.settings = settings
         self._clients: dict[str, httpx.AsyncClient] = {}
+        self._app = Starlette(routes=[
+            WebSocketRoute("/{path:path}", self.websocket),
+            Route("/{path:path}", self.http, methods=_METHODS),
+        ])
 
-    def routes(self) -> list:
-        prefix = "/notebook/{account}/{region}/{name}"
-        return [
-            Route(prefix + "/auth", self.auth, methods=["GET"]),
-            WebSocketRoute(prefix + "/{path:path}", self.websocket),
-            Route(prefix + "/{path:path}", self.http, methods=_METHODS),
-        ]
+    async def __call__(self, scope, receive, send) -> None:
+        await self._app(scope, receive, send)
 
     async def close(self) -> None:
         for client in self._clients.values():
@@ -59,8 +71,7 @@ class NotebookProxy:
 
     # --- sign-in ----------------------------------------------------------------------------------
 
-    async def auth(self, request: Request) -> Response:
-        instance = self._instance(request.path_params)
+    async def auth(self, request: Request, instance) -> Response:
         token = request.query_params.get("authToken", "")
         now = time.time()
         with self.engine.begin() as conn:
@@ -83,30 +94,32 @@ class NotebookProxy:
                 )
             )
             conn.execute(delete(notebook_sessions).where(notebook_sessions.c.expires < now))  # keep it small
-        base = notebook_base_path(instance.account_id, instance.region, instance.name)
         view = "lab" if request.query_params.get("view") == "lab" else "tree"
-        response = RedirectResponse(base + view, status_code=302)
+        response = RedirectResponse("/" + view, status_code=302)
+        # No Domain: the cookie goes back to this instance's host only, never to the console or another one.
         response.set_cookie(
-            SESSION_COOKIE, session_id, max_age=row.session_seconds, path=base, httponly=True, samesite="lax",
-            secure=request.url.scheme == "https",
+            SESSION_COOKIE, session_id, max_age=row.session_seconds, path="/", httponly=True, samesite="lax",
+            secure=request.url.scheme == "https" or self.settings.endpoint_url.startswith("https:"),
         )
         return response
 
     # --- the proxy --------------------------------------------------------------------------------
 
-    def _instance(self, path_params: dict):
-        with self.engine.connect() as conn:
-            return conn.execute(
+    def _instance(self, conn: HTTPConnection):
+        target = parse_notebook_host(conn.headers.get("host", ""), self.settings.notebook_domain)
+        if target is None:
+            return None
+        with self.engine.connect() as db:
+            return db.execute(
                 select(notebook_instances).where(
-                    notebook_instances.c.account_id == path_params["account"],
-                    notebook_instances.c.region == path_params["region"],
-                    notebook_instances.c.name == path_params["name"],
+                    notebook_instances.c.account_id == target.account_id,
+                    notebook_instances.c.region == target.region,
+                    func.lower(notebook_instances.c.name) == target.name,
                 )
             ).first()
 
-    def _authorized(self, path_params: dict, cookies: dict[str, str]) -> tuple[object | None, str | None]:
+    def _authorized(self, instance, cookies: dict[str, str]) -> tuple[object | None, str | None]:
         """(instance, None) when the caller holds a live session for it, else (None, why)."""
-        instance = self._instance(path_params)
         session_id = cookies.get(SESSION_COOKIE)
         if instance is None or not session_id:
             return None, "Open this notebook through a presigned URL (CreatePresignedNotebookInstanceUrl)."
@@ -127,12 +140,17 @@ class NotebookProxy:
         client = self._clients.get(endpoint.socket_path)
         if client is None:
             transport = httpx.AsyncHTTPTransport(uds=endpoint.socket_path)
-            client = httpx.AsyncClient(transport=transport, base_url="http://jupyter", timeout=None)
+            # A jar that keeps nothing: one client serves every browser, and Jupyter's cookies are theirs.
+            jar = CookieJar(DefaultCookiePolicy(allowed_domains=[]))
+            client = httpx.AsyncClient(transport=transport, base_url="http://jupyter", timeout=None, cookies=jar)
             self._clients[endpoint.socket_path] = client
         return client
 
     async def http(self, request: Request) -> Response:
-        instance, why = self._authorized(request.path_params, request.cookies)
+        instance = self._instance(request)
+        if request.url.path == "/" and "authToken" in request.query_params:
+            return await self.auth(request, instance)
+        instance, why = self._authorized(instance, request.cookies)
         if instance is None:
             return _forbidden(why)
         endpoint = self._endpoint(instance)
@@ -140,8 +158,7 @@ class NotebookProxy:
             return PlainTextResponse(
                 f"Notebook instance {instance.name} is {instance.status}; start it and open it again.", 503
             )
-        headers = [(k, v) for k, v in request.headers.items() if k not in _HOP_HEADERS]
-        headers.append(("authorization", f"token {endpoint.token}"))
+        headers = _forward_headers(request, _HOP_HEADERS) + list(secret_headers(endpoint).items())
         client = self._client(endpoint)
         upstream = client.build_request(
             request.method,
@@ -165,21 +182,22 @@ class NotebookProxy:
         return response
 
     async def websocket(self, ws: WebSocket) -> None:
-        instance, _why = self._authorized(ws.path_params, ws.cookies)
+        instance, _why = self._authorized(self._instance(ws), ws.cookies)
+        host = ws.headers.get("host", "")
         origin = ws.headers.get("origin")
-        if origin and urlsplit(origin).netloc != ws.headers.get("host"):
+        if origin and urlsplit(origin).netloc != host:
             instance = None  # a page on another site may not drive this notebook's kernels
         endpoint = self._endpoint(instance) if instance is not None else None
         if endpoint is None:
             await ws.close(code=1008)
             return
         path = ws.url.path + (f"?{ws.url.query}" if ws.url.query else "")
-        headers = [(k, v) for k, v in ws.headers.items() if k not in _WS_SKIP]
-        headers.append(("Authorization", f"token {endpoint.token}"))
+        headers = _forward_headers(ws, _WS_SKIP) + list(secret_headers(endpoint).items())
         offered = [p.strip() for p in ws.headers.get("sec-websocket-protocol", "").split(",") if p.strip()]
         try:
+            # The URI only names the Host header (the browser's, a notebook host we parsed); the socket is the path.
             upstream = await websockets.unix_connect(
-                endpoint.socket_path, uri=f"ws://jupyter{path}", additional_headers=headers,
+                endpoint.socket_path, uri=f"ws://{host}{path}", origin=origin, additional_headers=headers,
                 subprotocols=offered or None, max_size=None, compression=None,
             )
         except (OSError, websockets.InvalidHandshake):
@@ -188,6 +206,19 @@ class NotebookProxy:
         await ws.accept(subprotocol=upstream.subprotocol)
         async with upstream:
             await _pump(ws, upstream)
+
+
+def _forward_headers(conn: HTTPConnection, skip: set[str]) -> list[tuple[str, str]]:
+    """The browser's headers for Jupyter, less ``skip``; its cookies less our session cookie, which is the
+    gateway's business alone."""
+    headers = [(k, v) for k, v in conn.headers.items() if k not in skip]
+    cookies = [
+        part.strip() for header in conn.headers.getlist("cookie") for part in header.split(";")
+        if part.strip() and part.split("=", 1)[0].strip() != SESSION_COOKIE
+    ]
+    if cookies:
+        headers.append(("cookie", "; ".join(cookies)))
+    return headers
 
 
 async def _pump(ws: WebSocket, upstream) -> None:

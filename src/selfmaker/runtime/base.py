@@ -12,6 +12,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
 
+from selfmaker.runtime.sandbox.limits import Limits
+from selfmaker.runtime.sandbox.network import GuestService
+
 # Log stream suffixes, as SageMaker names them: <instance-name>/<suffix>.
 ON_CREATE_STREAM = "LifecycleConfigOnCreate"
 ON_START_STREAM = "LifecycleConfigOnStart"
@@ -19,6 +22,8 @@ JUPYTER_STREAM = "jupyter.log"
 
 # (stream suffix, [(timestamp in ms, message), ...]); called from the event loop, must not block long.
 LogSink = Callable[[str, list[tuple[int, str]]], Awaitable[None]]
+# Called with the FailureReason when a running instance fails (e.g. it tampered with a file the server reads).
+FailureSink = Callable[[str], Awaitable[None]]
 
 
 class LifecycleFailure(Exception):
@@ -47,6 +52,12 @@ class InstanceSpec:
     gpus: int = 0  # GPUs to bind (0 for CPU types)
     env: dict[str, str] = field(default_factory=dict)  # extra environment for scripts and Jupyter
     metadata: dict = field(default_factory=dict)  # /opt/ml/metadata/resource-metadata.json
+    volume_size_gb: int = 5
+    limits: Limits = field(default_factory=lambda: Limits(None, None, None))
+    internet: bool = True  # DirectInternetAccess
+    services: list[GuestService] = field(default_factory=list)  # what the host serves in the instance's network
+    aws_config: str = ""  # ~/.aws/config of root and ec2-user (the API's endpoint_url)
+    on_failure: FailureSink | None = None
 
 
 @dataclass
@@ -65,7 +76,16 @@ class Runtime(Protocol):
         """
 
     async def stop(self, instance_id: str) -> None:
-        """Stop every process of the instance (as a group); idempotent."""
+        """Stop every process of the instance and release what it held but its volume; idempotent."""
+
+    async def delete(self, instance_id: str, volume_dir: Path) -> None:
+        """Stop the instance and remove everything of it, its volume included; idempotent."""
+
+    def volume_used(self, volume_dir: Path) -> int:
+        """Bytes in use on an instance's volume (may block: call it off the event loop)."""
+
+    def unenforced(self) -> list[str]:
+        """What this runtime cannot enforce on this host (e.g. "memory limit"), for admins and the console."""
 
     async def adopt(self, spec: InstanceSpec, log_sink: LogSink) -> Endpoint | None:
         """After a server restart: re-attach to a sandbox still running for this instance, or None."""

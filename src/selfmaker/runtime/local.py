@@ -1,22 +1,28 @@
 """LocalRuntime: every notebook instance is a JupyterLab server in a bubblewrap sandbox on this host.
 
-Per instance, under data_dir/run/<instance id>/:
-  state.json        pid of the sandbox (also its process group), Jupyter's pid, token, socket, log offsets
-  jupyter.log       output of the sandbox: bwrap, the supervisor, then Jupyter
-  ctl/              what the supervisor reads and writes (mounted at /.selfmaker, root only): its config,
-                    the generated /etc files, the lifecycle scripts' output and exit codes
-  home/ root/ tmp/  /home/ec2-user, /root and /tmp of the sandbox, emptied at every start
-and Jupyter's socket is /tmp/selfmaker-<hash of data_dir>/<instance id>/jupyter.sock (Unix socket paths
-must be short), in a directory the sandbox shares.
+Per instance, under data_dir/run/<instance id>/ (never visible to the sandbox but for ctl/):
+  state.json    pids of the sandbox (also its process group), of Jupyter and of the NAT; token; log offsets
+  jupyter.log   output of the sandbox: bwrap, the supervisor, then Jupyter
+  network.log   output of the NAT (slirp4netns)
+  host/         what the host writes for the sandbox, mounted read-only: the supervisor's config, /etc files,
+                resource metadata, the `reboot` command
+  ctl/          what the sandbox writes (mounted at /.selfmaker, root only): the lifecycle scripts' output
+                and exit codes, a reboot request. Read through sandbox.files only: root inside owns it.
+  scratch/      /home/ec2-user, /root, /tmp and /var/tmp of the sandbox, on scratch.ext4: a disk of its own,
+                size-bounded and made anew at every start
+The volume is data_dir/volumes/<id>.ext4, mounted nosuid,nodev at data_dir/volumes/<id> (VolumeSizeInGB);
+Jupyter's socket is /tmp/selfmaker-<hash of data_dir>/<id>/jupyter.sock (Unix socket paths must be short).
 
-The sandbox sees the host read-only, except for those fresh directories, empty /run and /dev/shm, and
-the volume at /home/ec2-user/SageMaker; the data directory is hidden. Its first process is sandbox_init.py, which runs
-the lifecycle scripts as root and then execs Jupyter as ec2-user (uid 1000), so scripts' background
-processes share the sandbox with Jupyter until it stops. The sandbox is its own session, detached from the
-server: it outlives a server restart, and a new LocalRuntime adopts it from state.json.
+As root, a sandbox is VM-like: its own pid, mount, IPC, UTS and network namespaces (sandbox.network), its
+own cgroups (memory, CPU, tasks: sandbox.limits), disks of bounded size (sandbox.disks), and a view of the
+host that holds no secret (sandbox.filesystem). Its first process is sandbox_init.py, which runs the
+lifecycle scripts as root and then execs Jupyter as ec2-user (uid 1000), so scripts' background processes
+share the sandbox with Jupyter until it stops. The sandbox is its own session, detached from the server: it
+outlives a server restart, and a new LocalRuntime adopts it from state.json. `reboot` inside restarts its
+processes, as a VM's would be.
 
-When the server is not root, the sandbox gets a user namespace in which everything runs as ec2-user, and
-a `sudo` stand-in runs commands as that same user.
+When the server is not root, the sandbox gets a user namespace in which everything runs as ec2-user, a
+`sudo` stand-in, the host's network and no limits; `unenforced()` says so.
 """
 
 from __future__ import annotations
@@ -37,8 +43,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import httpx
-
+import selfmaker
 from selfmaker.runtime import gpus
 from selfmaker.runtime.base import (
     JUPYTER_STREAM,
@@ -49,6 +54,11 @@ from selfmaker.runtime.base import (
     LifecycleFailure,
     LogSink,
 )
+from selfmaker.runtime.jupyter import answers, jupyter_command
+from selfmaker.runtime.sandbox import files, filesystem, network
+from selfmaker.runtime.sandbox.disks import DiskImages
+from selfmaker.runtime.sandbox.files import UnsafeFile
+from selfmaker.runtime.sandbox.limits import Cgroups
 
 log = logging.getLogger(__name__)
 
@@ -57,10 +67,11 @@ HOME = "/home/ec2-user"
 VOLUME_MOUNT = f"{HOME}/SageMaker"
 METADATA_MOUNT = "/opt/ml/metadata/resource-metadata.json"
 CTL_MOUNT = "/.selfmaker"
+HOST_MOUNT = "/.selfmaker-host"
 SANDBOX_INIT = Path(__file__).with_name("sandbox_init.py")
 SYSTEM_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
-# Root in the sandbox keeps Docker's default capabilities (less mknod): enough for sudo, chown and
-# package installs, not enough to mount over the read-only host or load kernel modules.
+# Root in the sandbox keeps Docker's default capabilities less mknod and raw sockets: enough for sudo,
+# chown and package installs, not enough to mount, change the network, sniff or load kernel modules.
 ROOT_CAPS = [
     "CAP_CHOWN",
     "CAP_DAC_OVERRIDE",
@@ -72,18 +83,18 @@ ROOT_CAPS = [
     "CAP_SETPCAP",
     "CAP_SETFCAP",
     "CAP_NET_BIND_SERVICE",
-    "CAP_NET_RAW",
     "CAP_SYS_CHROOT",
     "CAP_AUDIT_WRITE",
 ]
-# Host directories the sandbox gets fresh; everything else at the top level is shown read-only.
-FRESH_DIRS = ("tmp", "home", "root", "run")
+SCRATCH_BYTES = int(float(os.environ.get("SELFMAKER_SCRATCH_GB", "10")) * 2**30)  # home, /root and /tmp
+LOG_LIMIT = 100 * 2**20  # bytes one log file may reach in one start
 
 POLL = 0.05  # seconds between checks while starting: start speed matters
 TAIL_INTERVAL = 1.0
 READY_TIMEOUT = 120.0
 STOP_GRACE = 5.0
 READ_CHUNK = 256 * 1024  # most log bytes shipped per stream and pass
+MAX_REBOOTS = 5  # in one start: a script that reboots for ever fails instead
 
 # Lifecycle scripts as SageMaker names them, in the order they run.
 SCRIPTS = (("OnCreate", ON_CREATE_STREAM), ("OnStart", ON_START_STREAM))
@@ -107,6 +118,21 @@ fi
 exec env "$@"
 """
 
+REBOOT_SHIM = f"""#!/bin/sh
+# reboot, as on the instance's VM: every process ends and the notebook server starts again.
+if [ "$(id -u)" != 0 ]; then echo "reboot: must be superuser." >&2; exit 1; fi
+: > {CTL_MOUNT}/reboot
+sync
+kill -KILL -1
+"""
+
+# The launcher puts itself into the instance's cgroups, then execs the sandbox: nothing escapes them.
+LAUNCHER = 'while [ "$1" != -- ]; do echo $$ > "$1" || exit 125; shift; done; shift; exec "$@"'
+
+
+class Reboot(Exception):
+    """Root in the sandbox asked for a reboot (through the `reboot` command)."""
+
 
 @dataclass
 class _Paths:
@@ -122,8 +148,16 @@ class _Paths:
         return self.run / "jupyter.log"
 
     @property
+    def host(self) -> Path:
+        return self.run / "host"
+
+    @property
     def ctl(self) -> Path:
         return self.run / "ctl"
+
+    @property
+    def scratch(self) -> Path:
+        return self.run / "scratch"
 
     @property
     def socket(self) -> Path:
@@ -141,9 +175,13 @@ class _Instance:
     token: str
     main_pid: int | None = None  # the supervisor, which becomes Jupyter (pid 2 inside the sandbox)
     offsets: dict[str, int] = field(default_factory=dict)  # bytes of each log already shipped
+    nat_pid: int | None = None
+    volume_dir: str | None = None  # mounted from its image while the sandbox runs
     popen: subprocess.Popen | None = None  # None when adopted: not our child
+    spec: InstanceSpec | None = None
     sink: LogSink | None = None
     tail: asyncio.Task | None = None
+    servers: list[asyncio.Server] = field(default_factory=list)  # the guest services in its network
 
     @property
     def endpoint(self) -> Endpoint:
@@ -158,7 +196,21 @@ class LocalRuntime:
         self.socket_root = Path(f"/tmp/selfmaker-{digest}")
         self.as_root = os.geteuid() == 0
         self.bwrap = shutil.which("bwrap") or "/usr/bin/bwrap"
+        self.nsenter = shutil.which("nsenter") or "/usr/bin/nsenter"
+        self.networks = network.Networks(f"sm{digest[:6]}-") if network.unsupported_reason() is None else None
+        self.cgroups = Cgroups() if self.as_root else None
+        self.disks = DiskImages()
         self._instances: dict[str, _Instance] = {}
+
+    def unenforced(self) -> list[str]:
+        missing = []
+        if reason := network.unsupported_reason():
+            missing.append(f"network isolation ({reason})")
+        limits = self.cgroups.unenforced() if self.cgroups else ["memory", "cpu", "pids"]
+        missing += [f"{limit} limit" for limit in limits]
+        if not self.disks.supported:
+            missing.append("volume size and /tmp size (needs root, mkfs.ext4 and loop devices)")
+        return missing
 
     # --- the Runtime protocol ---
 
@@ -166,27 +218,35 @@ class LocalRuntime:
         await self.stop(spec.instance_id)  # whatever is left of an earlier run
         paths = self._paths(spec.instance_id)
         token = secrets.token_urlsafe(32)
-        scripts = await asyncio.to_thread(self._prepare, spec, paths)
-        with open(paths.jupyter_log, "wb") as out:
-            popen = subprocess.Popen(
-                self._bwrap_argv(spec, paths),
-                stdin=subprocess.DEVNULL,
-                stdout=out,
-                stderr=subprocess.STDOUT,
-                env={"JUPYTER_TOKEN": token},
-                cwd="/",
-                start_new_session=True,  # outlives the server; stopped as one process group
-            )
-        inst = _Instance(paths, popen.pid, token, popen=popen, sink=log_sink)
+        inst = _Instance(paths, 0, token, spec=spec, sink=log_sink, volume_dir=str(spec.volume_dir))
         self._instances[spec.instance_id] = inst
         try:
-            self._save(inst)
-            for name, stream in scripts:
-                await self._run_script(spec, inst, name, stream)
-            await self._wait_ready(spec, inst)
+            scripts = await asyncio.to_thread(self._prepare, spec, paths)
+            if self.networks is not None:
+                inst.nat_pid = await asyncio.to_thread(
+                    self.networks.create, spec.instance_id, spec.internet, paths.run / "network.log")
+                inst.servers = await self.networks.serve(spec.instance_id, spec.services)
+            await asyncio.to_thread(self._launch, spec, inst)
+            for reboots in range(MAX_REBOOTS + 1):
+                try:
+                    for name, stream in scripts:
+                        await self._run_script(spec, inst, name, stream)
+                    await self._wait_ready(spec, inst)
+                    break
+                except Reboot:
+                    if reboots == MAX_REBOOTS:
+                        raise LifecycleFailure(
+                            f"Notebook Instance '{spec.arn}' failed to start: it rebooted {MAX_REBOOTS + 1} times "
+                            "while starting. Please check your CloudWatch logs for more details on the error."
+                        ) from None
+                    scripts = []  # a reboot does not run the lifecycle scripts again; they ended with it
+                    await self._relaunch(spec, inst)
             inst.main_pid = _find_ns_pid(inst.pid, 2)
             await self._ship(inst)  # Jupyter's start-up lines, up to "is running at"
             self._save(inst)
+        except UnsafeFile as unsafe:
+            await self.stop(spec.instance_id)
+            raise LifecycleFailure(_unsafe_reason(spec, unsafe)) from None
         except BaseException:
             await self.stop(spec.instance_id)  # also when cancelled: leave nothing running
             raise
@@ -197,26 +257,46 @@ class LocalRuntime:
         inst = self._instances.pop(instance_id, None) or self._load(instance_id)
         paths = self._paths(instance_id)
         if inst is not None:
-            if inst.tail is not None:
+            if inst.tail is not None and inst.tail is not asyncio.current_task():
                 inst.tail.cancel()
                 await asyncio.gather(inst.tail, return_exceptions=True)
-            await _kill_group(inst)
+            _close_servers(inst)
+            await self._kill(instance_id, inst)
             if inst.sink is not None:
-                with contextlib.suppress(Exception):  # last lines are a nicety; stopping must go on
+                try:  # the last lines: the reason a script failed is often in them
                     await self._ship(inst, flush=True)
-        await asyncio.to_thread(_clean, paths)
+                except Exception as exc:  # noqa: BLE001 - stopping must go on
+                    log.warning("the last log lines of %s were not shipped: %s", instance_id, exc)
+        await asyncio.to_thread(self._teardown, instance_id, paths, inst)
+
+    async def delete(self, instance_id: str, volume_dir: Path) -> None:
+        await self.stop(instance_id)
+        await asyncio.to_thread(self._remove_volume, volume_dir)
+        await asyncio.to_thread(shutil.rmtree, self._paths(instance_id).run, True)
 
     async def adopt(self, spec: InstanceSpec, log_sink: LogSink) -> Endpoint | None:
         inst = self._instances.get(spec.instance_id) or self._load(spec.instance_id)
-        if inst is not None and _running(inst) and await _answers(inst, spec.base_url):
-            inst.sink = log_sink
+        networked = self.networks is None or self.networks.exists(spec.instance_id)
+        if inst is not None and networked and _running(inst) and await answers(inst.endpoint, spec.base_url):
+            inst.sink, inst.spec = log_sink, spec
             inst.main_pid = inst.main_pid or _find_ns_pid(inst.pid, 2)  # the server died while starting
             self._instances[spec.instance_id] = inst
+            if self.networks is not None and not inst.servers:
+                try:
+                    inst.servers = await self.networks.serve(spec.instance_id, spec.services)
+                except OSError as err:  # root inside took the addresses while we were away
+                    log.warning("cannot serve the network services of %s again: %s", spec.instance_id, err)
             if inst.tail is None:
                 inst.tail = asyncio.create_task(self._tail(inst))
             return inst.endpoint
         await self.stop(spec.instance_id)
         return None
+
+    async def stop_all(self) -> None:
+        """Stop every sandbox of this data directory, running or left over (the server need not run)."""
+        run = self.data_dir / "run"
+        for instance_id in sorted(p.name for p in run.iterdir()) if run.is_dir() else []:
+            await self.stop(instance_id)
 
     def endpoint(self, instance_id: str) -> Endpoint | None:
         return self._instances[instance_id].endpoint if self.alive(instance_id) else None
@@ -232,6 +312,7 @@ class LocalRuntime:
         await asyncio.gather(*tails, return_exceptions=True)
         for inst in self._instances.values():
             inst.tail = None
+            _close_servers(inst)
             self._save(inst)
 
     # --- starting ---
@@ -240,75 +321,80 @@ class LocalRuntime:
         return _Paths(self.data_dir / "run" / instance_id, self.socket_root / instance_id)
 
     def _prepare(self, spec: InstanceSpec, paths: _Paths) -> list[tuple[str, str]]:
-        """Create the run directory afresh; return the (name, stream) of the scripts to run."""
+        """Lay out the run directory and disks afresh; return the (name, stream) of the scripts to run."""
         owner = (UID, GID) if self.as_root else None
         paths.run.mkdir(parents=True, exist_ok=True, mode=0o700)
         _fresh_dir(paths.ctl, 0o700)
-        _fresh_dir(paths.run / "home", 0o700, owner)
-        _fresh_dir(paths.run / "root", 0o711)  # ec2-user may need to reach a Python installed under /root
-        _fresh_dir(paths.run / "tmp", 0o1777)
+        _fresh_dir(paths.host, 0o755)
+        if self.disks.supported:
+            self.disks.fresh(paths.run / "scratch.ext4", paths.scratch, SCRATCH_BYTES, None)
+            self.disks.ensure(_volume_image(spec.volume_dir), spec.volume_dir, spec.volume_size_gb * 2**30, owner)
+        else:
+            _fresh_dir(paths.scratch, 0o755)
+            spec.volume_dir.mkdir(parents=True, exist_ok=True)
+            if owner:
+                os.chown(spec.volume_dir, *owner)
+        scratch = paths.scratch
+        _fresh_dir(scratch / "home", 0o700, owner)
+        _fresh_dir(scratch / "root", 0o711)  # ec2-user may need to reach a Python installed under /root
+        _fresh_dir(scratch / "tmp", 0o1777)
+        _fresh_dir(scratch / "vartmp", 0o1777)
         self.socket_root.mkdir(mode=0o700, exist_ok=True)
         if self.socket_root.stat().st_uid != os.geteuid():  # /tmp is shared: never trust another's dir
             raise RuntimeError(f"{self.socket_root} belongs to another user")
         self.socket_root.chmod(0o700)
         _fresh_dir(paths.socket_dir, 0o700, owner)  # Jupyter creates its socket there as ec2-user
-        spec.volume_dir.mkdir(parents=True, exist_ok=True)
-        if owner:
-            os.chown(spec.volume_dir, *owner)
+        if spec.aws_config:
+            for home, home_owner in ((scratch / "home", owner), (scratch / "root", None)):
+                _write_file(home / ".aws" / "config", spec.aws_config, home_owner)
 
         stamp = time.strftime("%Y-%m-%d-%H-%M", time.gmtime()) + secrets.token_hex(4)
         bodies = {"OnCreate": spec.on_create if spec.first_start else None, "OnStart": spec.on_start}
         scripts = [(name, stream) for name, stream in SCRIPTS if bodies[name]]
         for name, _ in scripts:
-            script = paths.run / "tmp" / f"{name}_{stamp}"
+            script = scratch / "tmp" / f"{name}_{stamp}"
             script.write_text(bodies[name])
             script.chmod(0o700)
+        self._write_config(spec, paths, [(name, f"/tmp/{name}_{stamp}") for name, _ in scripts])
+        (paths.host / "resource-metadata.json").write_text(json.dumps(spec.metadata))
+        networked = self.networks is not None
+        filesystem.write_etc(
+            paths.host / "etc", hostname=_hostname(spec.name), user=USER, uid=UID, gid=GID, home=HOME,
+            resolv_conf=(f"nameserver {network.DNS_ADDRESS}\n" if spec.internet else "") if networked
+            else filesystem.host_resolv_conf(),
+            sudo_path=f"{self._venv_bin}:{SYSTEM_PATH}", profile_tail=self._profile_tail(spec),
+        )
+        _write_file(paths.host / "sbin" / "reboot", REBOOT_SHIM, None, 0o755)
+        if not self.as_root:
+            _write_file(paths.host / "bin" / "sudo", SUDO_SHIM, None, 0o755)
+        return scripts
 
+    def _write_config(self, spec: InstanceSpec, paths: _Paths, scripts: list[tuple[str, str]]) -> None:
+        """The supervisor's orders: which scripts to run (none after a reboot), then Jupyter."""
         env = {"LANG": "C.UTF-8", "PATH": ":".join([*self._path_prefix(), SYSTEM_PATH]), **spec.env}
         if spec.gpus > 0:
             env["CUDA_VISIBLE_DEVICES"] = ",".join(str(i) for i in range(min(spec.gpus, gpus.count_gpus())))
         script_user = ("root", "/root") if self.as_root else (USER, HOME)
         config = {
             "scripts": [
-                {
-                    "path": f"/tmp/{name}_{stamp}",
-                    "log": f"{CTL_MOUNT}/{name}.log",
-                    "exit": f"{CTL_MOUNT}/{name}.exit",
-                }
-                for name, _ in scripts
+                {"path": path, "log": f"{CTL_MOUNT}/{name}.log", "exit": f"{CTL_MOUNT}/{name}.exit"}
+                for name, path in scripts
             ],
             "script_env": env | _user_env(*script_user),
-            "jupyter_argv": self._jupyter_argv(spec, paths),
+            "jupyter_argv": jupyter_command(self.python, str(paths.socket), spec.base_url, VOLUME_MOUNT),
             "jupyter_env": env | _user_env(USER, HOME),
             "jupyter_cwd": VOLUME_MOUNT,
             "uid": UID if self.as_root else None,
             "gid": GID,
         }
-        (paths.ctl / "config.json").write_text(json.dumps(config))
-        (paths.ctl / "resource-metadata.json").write_text(json.dumps(spec.metadata))
-        (paths.ctl / "passwd").write_text(
-            _without_ec2_user("/etc/passwd", 2) + f"{USER}:x:{UID}:{GID}::{HOME}:/bin/bash\n"
-        )
-        (paths.ctl / "group").write_text(_without_ec2_user("/etc/group", 2) + f"{USER}:x:{GID}:\n")
-        (paths.ctl / "profile").write_text(_read("/etc/profile") + self._profile_tail(spec))
-        if self.as_root and os.path.exists("/etc/sudoers"):
-            # sudo resets PATH to secure_path: keep the venv on it, as SageMaker keeps conda's.
-            sudoers = paths.ctl / "sudoers"
-            sudoers.write_text(_read("/etc/sudoers") + f'\nDefaults secure_path="{self._venv_bin}:{SYSTEM_PATH}"\n')
-            sudoers.chmod(0o440)
-        if not self.as_root:
-            shim = paths.ctl / "bin" / "sudo"
-            shim.parent.mkdir()
-            shim.write_text(SUDO_SHIM)
-            shim.chmod(0o755)
-        return scripts
+        (paths.host / "config.json").write_text(json.dumps(config))
 
     @property
     def _venv_bin(self) -> str:
         return os.path.dirname(self.python)
 
     def _path_prefix(self) -> list[str]:
-        return [self._venv_bin] if self.as_root else [f"{CTL_MOUNT}/bin", self._venv_bin]
+        return [self._venv_bin] if self.as_root else [f"{HOST_MOUNT}/bin", self._venv_bin]
 
     def _profile_tail(self, spec: InstanceSpec) -> str:
         # Login shells (sudo -i, terminals) reset PATH in /etc/profile: put the notebook environment back.
@@ -320,43 +406,65 @@ class LocalRuntime:
         lines += [f"export {key}={shlex.quote(value)}" for key, value in spec.env.items()]
         return "\n".join(lines) + "\n"
 
-    def _jupyter_argv(self, spec: InstanceSpec, paths: _Paths) -> list[str]:
-        return jupyter_command(self.python, str(paths.socket), spec.base_url, VOLUME_MOUNT)
+    def _launch(self, spec: InstanceSpec, inst: _Instance) -> None:
+        """Start the sandbox process (in the instance's cgroups and network, where it has them)."""
+        argv = self._bwrap_argv(spec, inst.paths)
+        if self.networks is not None:
+            argv = [self.nsenter, f"--net={self.networks.path(spec.instance_id)}", "--", *argv]
+        if self.cgroups is not None:
+            argv = ["/bin/sh", "-c", LAUNCHER, "sh", *self.cgroups.create(spec.instance_id, spec.limits), "--", *argv]
+        with open(inst.paths.jupyter_log, "ab") as out:
+            inst.popen = subprocess.Popen(
+                argv,
+                stdin=subprocess.DEVNULL,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                env={"JUPYTER_TOKEN": inst.token},
+                cwd="/",
+                start_new_session=True,  # outlives the server; stopped as one process group
+            )
+        inst.pid, inst.main_pid = inst.popen.pid, None
+        self._save(inst)
+
+    async def _relaunch(self, spec: InstanceSpec, inst: _Instance) -> None:
+        """A reboot: every process ends; the sandbox starts again on the same disks and network."""
+        await self._kill(spec.instance_id, inst)
+        await self._ship(inst, flush=True)
+        await asyncio.to_thread(self._reset_for_reboot, spec, inst.paths)
+        inst.offsets = {}
+        await asyncio.to_thread(self._launch, spec, inst)
+
+    def _reset_for_reboot(self, spec: InstanceSpec, paths: _Paths) -> None:
+        _fresh_dir(paths.ctl, 0o700)  # a new log of the boot, and no stale reboot request
+        _fresh_dir(paths.socket_dir, 0o700, (UID, GID) if self.as_root else None)
+        self._write_config(spec, paths, [])
 
     def _bwrap_argv(self, spec: InstanceSpec, paths: _Paths) -> list[str]:
-        argv = [self.bwrap, "--unshare-pid", "--unshare-ipc", "--unshare-uts"]
+        argv = [self.bwrap, "--unshare-pid", "--unshare-ipc", "--unshare-uts", "--hostname", _hostname(spec.name)]
         if self.as_root:
             argv += ["--cap-drop", "ALL"] + [arg for cap in ROOT_CAPS for arg in ("--cap-add", cap)]
         else:
             argv += ["--unshare-user", "--uid", str(UID), "--gid", str(GID)]
-        argv += _mirror("/", skip={"proc", "dev", "opt", *FRESH_DIRS})
+        argv += filesystem.system_view()
         argv += ["--dev", "/dev", "--perms", "1777", "--tmpfs", "/dev/shm", "--proc", "/proc"]
         # A fresh /run: the host's holds sockets (D-Bus, Docker) that would let root out of the sandbox.
         argv += ["--tmpfs", "/run", "--perms", "1777", "--dir", "/run/lock"]
-        resolv_dir = os.path.dirname(os.path.realpath("/etc/resolv.conf"))
-        if Path(resolv_dir).parts[1:2] == ("run",):  # systemd-resolved keeps resolv.conf there
-            argv += _bind_in_fresh_dir("--ro-bind", resolv_dir)
-        argv += ["--bind", str(paths.run / "tmp"), "/tmp"]
-        argv += ["--bind", str(paths.run / "root"), "/root"]
-        argv += ["--dir", "/home", "--bind", str(paths.run / "home"), HOME]
+        scratch = paths.scratch
+        argv += ["--bind", str(scratch / "tmp"), "/tmp", "--bind", str(scratch / "root"), "/root"]
+        argv += ["--dir", "/home", "--bind", str(scratch / "home"), HOME]
+        argv += ["--dir", "/var", "--bind", str(scratch / "vartmp"), "/var/tmp"]
+        argv += ["--symlink", "../run", "/var/run", "--symlink", "../run/lock", "/var/lock"]
         argv += ["--bind", str(spec.volume_dir), VOLUME_MOUNT]
-        # /opt/ml is ours; the rest of the host's /opt stays visible.
-        argv += ["--dir", "/opt", *_mirror("/opt", skip={"ml"}), "--dir", "/opt/ml/metadata"]
-        argv += ["--ro-bind", str(paths.ctl / "resource-metadata.json"), METADATA_MOUNT]
-        if self.data_dir.parts[1] not in FRESH_DIRS:
-            argv += ["--tmpfs", str(self.data_dir)]  # other instances' volumes and tokens, the database
-        for path in sorted(self._needed_paths()):
-            # Python and this package must stay reachable for ec2-user where the sandbox has fresh dirs.
-            if Path(path).parts[1] in FRESH_DIRS:
-                argv += _bind_in_fresh_dir("--ro-bind", path)
-        argv += _bind_in_fresh_dir("--bind", str(paths.socket_dir))
-        argv += ["--bind", str(paths.ctl), CTL_MOUNT]
-        for name in ("passwd", "group", "profile", "sudoers"):
-            if (paths.ctl / name).exists():
-                argv += ["--ro-bind", str(paths.ctl / name), f"/etc/{name}"]
+        argv += ["--dir", "/opt/ml/metadata", "--ro-bind", str(paths.host / "resource-metadata.json"), METADATA_MOUNT]
+        argv += filesystem.needed_view(self._needed_paths())
+        argv += filesystem.bind_below_fresh("--bind", str(paths.socket_dir))
+        argv += ["--bind", str(paths.ctl), CTL_MOUNT, "--ro-bind", str(paths.host), HOST_MOUNT]
+        argv += ["--ro-bind", str(paths.host / "sbin"), "/usr/local/sbin"]
+        argv += filesystem.etc_view(paths.host / "etc")
         for node in gpus.device_nodes(spec.gpus):
             argv += ["--dev-bind", node, node]
-        argv += ["--chdir", "/", "--", self.python, "-I", "-S", str(SANDBOX_INIT), f"{CTL_MOUNT}/config.json"]
+        argv += ["--remount-ro", "/"]
+        argv += ["--chdir", "/", "--", self.python, "-I", "-S", str(SANDBOX_INIT), f"{HOST_MOUNT}/config.json"]
         return argv
 
     def _needed_paths(self) -> set[str]:
@@ -364,16 +472,23 @@ class LocalRuntime:
         return {
             os.path.dirname(os.path.dirname(self.python)),  # the venv
             os.path.dirname(os.path.dirname(real_python)),  # the Python installation behind it
-            str(SANDBOX_INIT.parent),
+            os.path.dirname(selfmaker.__file__),  # this package (the supervisor, Jupyter's identity provider)
         }
 
     async def _run_script(self, spec: InstanceSpec, inst: _Instance, name: str, stream: str) -> None:
         exit_file = inst.paths.ctl / f"{name}.exit"
         deadline = time.monotonic() + spec.lifecycle_timeout
-        while not exit_file.exists():
+        while (code := await asyncio.to_thread(_exit_code, exit_file)) is None:
             await self._ship(inst)
+            await self._check_reboot(inst)
             if not _running(inst):
-                raise LifecycleFailure(_died_reason(spec, inst))
+                # The supervisor writes the exit code before it exits: it may have done so just now.
+                code = await asyncio.to_thread(_exit_code, exit_file)
+                if code is not None:
+                    break
+                await self._check_reboot(inst)
+                await self._ship(inst, flush=True)
+                raise LifecycleFailure(await _died_reason(spec, inst))
             if time.monotonic() > deadline:
                 raise LifecycleFailure(
                     f"Notebook Instance Lifecycle Config '{spec.lifecycle_arn}' for Notebook Instance "
@@ -382,7 +497,6 @@ class LocalRuntime:
                 )
             await asyncio.sleep(POLL)
         await self._ship(inst, flush=True)
-        code = int(exit_file.read_text())
         if code != 0:
             raise LifecycleFailure(
                 f"Notebook Instance Lifecycle Config '{spec.lifecycle_arn}' for Notebook Instance "
@@ -392,16 +506,59 @@ class LocalRuntime:
 
     async def _wait_ready(self, spec: InstanceSpec, inst: _Instance) -> None:
         deadline = time.monotonic() + READY_TIMEOUT
-        while not (inst.paths.socket.exists() and await _answers(inst, spec.base_url)):
+        while not (inst.paths.socket.exists() and await answers(inst.endpoint, spec.base_url)):
             await self._ship(inst)
+            await self._check_reboot(inst)
             if not _running(inst):
-                raise LifecycleFailure(_died_reason(spec, inst))
+                await self._check_reboot(inst)
+                await self._ship(inst, flush=True)
+                raise LifecycleFailure(await _died_reason(spec, inst))
             if time.monotonic() > deadline:
                 raise LifecycleFailure(
                     f"Notebook Instance '{spec.arn}' failed to start: Jupyter did not answer within "
                     f"{_duration(READY_TIMEOUT)}. Please check the jupyter.log stream for details."
                 )
             await asyncio.sleep(POLL)
+
+    async def _check_reboot(self, inst: _Instance) -> None:
+        if await asyncio.to_thread(files.exists, inst.paths.ctl / "reboot"):
+            raise Reboot
+
+    # --- stopping ---
+
+    async def _kill(self, instance_id: str, inst: _Instance) -> None:
+        await _kill_group(inst)  # Jupyter gets a moment to shut down
+        if self.cgroups is not None:
+            await asyncio.to_thread(self.cgroups.kill, instance_id)  # and nothing that left the group survives
+
+    def _teardown(self, instance_id: str, paths: _Paths, inst: _Instance | None) -> None:
+        """Release what a running sandbox holds (its network, cgroups, disks); the volume's image stays."""
+        if self.networks is not None:
+            self.networks.destroy(instance_id, inst.nat_pid if inst else None)
+        if self.cgroups is not None:
+            self.cgroups.remove(instance_id)
+        paths.state.unlink(missing_ok=True)
+        shutil.rmtree(paths.socket_dir, ignore_errors=True)
+        if self.disks.supported:
+            self.disks.remove(paths.run / "scratch.ext4", paths.scratch)
+            if inst is not None and inst.volume_dir:
+                self.disks.unmount(Path(inst.volume_dir))
+        for name in ("ctl", "host", "scratch"):
+            if not self.disks.mounted(paths.run / name):  # never delete through a mount still held
+                shutil.rmtree(paths.run / name, ignore_errors=True)
+
+    def volume_used(self, volume_dir: Path) -> int:
+        """Bytes in use on a volume, as ``du`` counts them; of a Stopped one, what its image holds on disk."""
+        image = _volume_image(volume_dir)
+        if image.exists() and not self.disks.mounted(volume_dir):
+            return image.stat().st_blocks * 512
+        return _disk_usage(volume_dir)
+
+    def _remove_volume(self, volume_dir: Path) -> None:
+        if self.disks.supported:
+            self.disks.remove(_volume_image(volume_dir), volume_dir)
+        if not self.disks.mounted(volume_dir):
+            shutil.rmtree(volume_dir, ignore_errors=True)
 
     # --- logs and state ---
 
@@ -410,14 +567,14 @@ class LocalRuntime:
 
         Only complete lines go out unless `flush`: a line still being written stays for the next pass.
         """
+        batches = await asyncio.to_thread(_collect, inst.paths, dict(inst.offsets), flush)
         shipped = False
-        for stream, path in inst.paths.logs().items():
-            lines, offset = _read_lines(path, inst.offsets.get(stream, 0), flush)
+        for stream, lines, offset in batches:
             if lines and inst.sink is not None:
                 now = int(time.time() * 1000)
                 await inst.sink(stream, [(now, line) for line in lines])
-                inst.offsets[stream] = offset
                 shipped = True
+            inst.offsets[stream] = offset
         return shipped
 
     async def _tail(self, inst: _Instance) -> None:
@@ -426,13 +583,42 @@ class LocalRuntime:
             try:
                 if await self._ship(inst):
                     self._save(inst)  # so that adopt() resumes where we are
+                await self._check_reboot(inst)
+            except Reboot:
+                await self._reboot_running(inst)
+            except UnsafeFile as unsafe:
+                await self._fail_running(inst, unsafe)
+                return
             except Exception:
                 log.exception("shipping the logs of %s failed", inst.paths.run.name)
+
+    async def _reboot_running(self, inst: _Instance) -> None:
+        spec = inst.spec
+        if spec is None:
+            return
+        log.info("%s asked for a reboot", spec.name)
+        await self._relaunch(spec, inst)
+        try:
+            await self._wait_ready(spec, inst)
+        except (Reboot, LifecycleFailure, UnsafeFile) as failure:
+            reason = failure.reason if isinstance(failure, LifecycleFailure) else str(failure) or "rebooted again"
+            if spec.on_failure is not None:
+                await spec.on_failure(reason)
+            return
+        inst.main_pid = _find_ns_pid(inst.pid, 2)
+        self._save(inst)
+
+    async def _fail_running(self, inst: _Instance, unsafe: UnsafeFile) -> None:
+        spec = inst.spec
+        if spec is not None and spec.on_failure is not None:
+            await spec.on_failure(_unsafe_reason(spec, unsafe))
 
     def _save(self, inst: _Instance) -> None:
         state = {
             "pid": inst.pid,
             "main_pid": inst.main_pid,
+            "nat_pid": inst.nat_pid,
+            "volume": inst.volume_dir,
             "token": inst.token,
             "socket": str(inst.paths.socket),
             "offsets": inst.offsets,
@@ -450,30 +636,37 @@ class LocalRuntime:
             return None
         if state.get("socket") != str(paths.socket):
             return None  # written by a runtime with another data_dir layout: not ours
-        return _Instance(paths, state["pid"], state["token"], state["main_pid"], state["offsets"])
+        return _Instance(paths, state["pid"], state["token"], state["main_pid"], state["offsets"],
+                         nat_pid=state.get("nat_pid"), volume_dir=state.get("volume"))
 
 
 # --- helpers ---
 
 
-def jupyter_command(python: str, socket: str, base_url: str, root_dir: str) -> list[str]:
-    """JupyterLab as every instance runs it (the benchmark's bare baseline runs exactly this)."""
-    return [
-        python,
-        "-m",
-        "jupyterlab",
-        f"--ServerApp.sock={socket}",
-        f"--ServerApp.base_url={base_url}",
-        f"--ServerApp.root_dir={root_dir}",
-        "--ServerApp.open_browser=False",
-        # Only the gateway reaches the socket; it forwards the browser's Host and Origin.
-        "--ServerApp.allow_origin=*",
-        "--ServerApp.allow_remote_access=True",
-        # No calls out to the internet from JupyterLab's pages.
-        "--LabApp.news_url=None",
-        "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate",
-        "--LabApp.extension_manager=readonly",
-    ]
+def _disk_usage(root: Path) -> int:
+    """Allocated bytes under ``root``, never following links (a volume's links may point anywhere)."""
+    total, pending = 0, [root]
+    while pending:
+        try:
+            entries = list(os.scandir(pending.pop()))
+        except OSError:
+            continue
+        for entry in entries:
+            try:
+                total += entry.stat(follow_symlinks=False).st_blocks * 512
+                if entry.is_dir(follow_symlinks=False):
+                    pending.append(Path(entry.path))
+            except OSError:
+                pass
+    return total
+
+
+def _volume_image(volume_dir: Path) -> Path:
+    return volume_dir.with_name(volume_dir.name + ".ext4")
+
+
+def _hostname(name: str) -> str:
+    return name.lower()[:63]
 
 
 def _user_env(user: str, home: str) -> dict[str, str]:
@@ -487,83 +680,64 @@ def _duration(seconds: float) -> str:
     return f"{seconds:g} second{'s' if seconds != 1 else ''}"
 
 
-def _read(path: str) -> str:
-    try:
-        return Path(path).read_text()
-    except FileNotFoundError:
-        return ""
-
-
-def _without_ec2_user(path: str, id_field: int) -> str:
-    """/etc/passwd or /etc/group without entries that would clash with ec2-user (name or id 1000)."""
-    kept = []
-    for line in _read(path).splitlines():
-        fields = line.split(":")
-        if len(fields) > id_field and (fields[0] == USER or fields[id_field] == str(UID)):
-            continue
-        kept.append(line + "\n")
-    return "".join(kept)
-
-
 def _fresh_dir(path: Path, mode: int, owner: tuple[int, int] | None = None) -> None:
-    if path.exists():
-        shutil.rmtree(path)
+    if path.is_symlink() or path.is_file():
+        path.unlink()
+    elif path.exists():
+        shutil.rmtree(path)  # never follows links out of the tree
     path.mkdir(mode=mode)
     path.chmod(mode)  # mkdir's mode is filtered by the umask
     if owner:
         os.chown(path, *owner)
 
 
-def _clean(paths: _Paths) -> None:
-    paths.state.unlink(missing_ok=True)
-    shutil.rmtree(paths.socket_dir, ignore_errors=True)
-    for name in ("ctl", "home", "root", "tmp"):
-        shutil.rmtree(paths.run / name, ignore_errors=True)
+def _write_file(path: Path, text: str, owner: tuple[int, int] | None, mode: int = 0o644) -> None:
+    """Write into a directory made afresh a moment ago (no sandbox has seen it yet)."""
+    path.parent.mkdir(exist_ok=True)
+    path.write_text(text)
+    path.chmod(mode)
+    if owner:
+        os.chown(path.parent, *owner)
+        os.chown(path, *owner)
 
 
-def _mirror(directory: str, skip: set[str]) -> list[str]:
-    """bwrap arguments that show the entries of a host directory read-only, but those in `skip`."""
-    if not os.path.isdir(directory):
-        return []
-    args = []
-    for entry in sorted(os.scandir(directory), key=lambda e: e.name):
-        if entry.name in skip:
-            continue
-        if entry.is_symlink():
-            args += ["--symlink", os.readlink(entry.path), entry.path]
-        else:
-            args += ["--ro-bind", entry.path, entry.path]
-    return args
-
-
-def _bind_in_fresh_dir(kind: str, path: str) -> list[str]:
-    """bwrap arguments binding a host path at the same place below a fresh directory such as /tmp.
-
-    bwrap would create the missing parents with mode 0700; ec2-user must be able to traverse them.
-    """
-    args = []
-    for parent in reversed(Path(path).parents[:-2]):
-        args += ["--perms", "0755", "--dir", str(parent)]
-    return [*args, kind, path, path]
-
-
-def _read_lines(path: Path, offset: int, flush: bool) -> tuple[list[str], int]:
-    """New lines of a log from `offset` on, and the offset after them."""
+def _exit_code(path: Path) -> int | None:
+    text = files.read_small(path)
+    if text is None:
+        return None
     try:
-        with open(path, "rb") as f:
-            f.seek(offset)
-            data = f.read(READ_CHUNK)
-    except FileNotFoundError:
-        return [], offset
-    end = data.rfind(b"\n") + 1
-    if flush or (end == 0 and len(data) == READ_CHUNK):  # a line longer than a chunk goes in pieces
-        end = len(data)
-    text = data[:end].decode(errors="replace")
-    return text.splitlines(), offset + end
+        return int(text)
+    except ValueError:
+        raise UnsafeFile(f"{path.name} does not hold an exit code") from None
 
 
-def _died_reason(spec: InstanceSpec, inst: _Instance) -> str:
-    lines, _ = _read_lines(inst.paths.jupyter_log, 0, flush=True)
+def _collect(paths: _Paths, offsets: dict[str, int], flush: bool) -> list[tuple[str, list[str], int]]:
+    """New lines of every log from its offset on: (stream, lines, offset after them). Off the event loop."""
+    batches = []
+    for stream, path in paths.logs().items():
+        offset = offsets.get(stream, 0)
+        data, size = files.read_from(path, offset, READ_CHUNK)
+        if size > LOG_LIMIT:
+            raise UnsafeFile(f"{path.name} grew past {LOG_LIMIT // 2**20} MiB")
+        end = data.rfind(b"\n") + 1
+        if flush or (end == 0 and len(data) == READ_CHUNK):  # a line longer than a chunk goes in pieces
+            end = len(data)
+        batches.append((stream, data[:end].decode(errors="replace").splitlines(), offset + end))
+    return batches
+
+
+def _unsafe_reason(spec: InstanceSpec, unsafe: UnsafeFile) -> str:
+    return (
+        f"Notebook Instance '{spec.arn}' failed: {unsafe}. Selfmaker reads lifecycle logs and exit codes only "
+        "from plain files of bounded size; start the instance again to reset them."
+    )
+
+
+async def _died_reason(spec: InstanceSpec, inst: _Instance) -> str:
+    path = inst.paths.jupyter_log
+    size = path.stat().st_size if path.exists() else 0
+    data, _ = await asyncio.to_thread(files.read_from, path, max(0, size - 4096), 4096)
+    lines = data.decode(errors="replace").strip().splitlines()
     last = lines[-1].strip() if lines else "no output"
     return (
         f"Notebook Instance '{spec.arn}' failed to start: its notebook server exited ({last}). "
@@ -571,17 +745,10 @@ def _died_reason(spec: InstanceSpec, inst: _Instance) -> str:
     )
 
 
-async def _answers(inst: _Instance, base_url: str) -> bool:
-    """Whether Jupyter answers on the instance's socket, with its token."""
-    transport = httpx.AsyncHTTPTransport(uds=str(inst.paths.socket))
-    async with httpx.AsyncClient(transport=transport, timeout=5.0) as client:
-        try:
-            response = await client.get(
-                f"http://localhost{base_url}api/status", headers={"Authorization": f"token {inst.token}"}
-            )
-        except httpx.TransportError:
-            return False
-    return response.status_code == 200
+def _close_servers(inst: _Instance) -> None:
+    for server in inst.servers:
+        server.close()
+    inst.servers = []
 
 
 # --- processes, through /proc (adopted sandboxes are not our children) ---
@@ -628,6 +795,8 @@ def _group(pgid: int) -> list[int]:
     Zombies do not count: bwrap's outer process exits without reaping the sandbox's init, which then
     waits for the host's pid 1 to reap it.
     """
+    if pgid <= 0:
+        return []
     return [
         int(name)
         for name in os.listdir("/proc")
@@ -671,4 +840,4 @@ async def _kill_group(inst: _Instance) -> None:
             await asyncio.sleep(POLL / 2)
     if inst.popen is not None:
         with contextlib.suppress(subprocess.TimeoutExpired):
-            inst.popen.wait(timeout=STOP_GRACE)
+            await asyncio.to_thread(inst.popen.wait, STOP_GRACE)

@@ -254,7 +254,7 @@ def routes(console: Console) -> list:
             return view.render("sagemaker/_instance_detail.html", **values)
         used = await console.volume_used(view.session.account_id, view.region, instance["NotebookInstanceName"])
         return view.render("sagemaker/instance.html", tags=await tags_of(view, instance["NotebookInstanceArn"]),
-                           volume_used=used, **values)
+                           volume_used=used, unenforced=console.unenforced, **values)
 
     def gone(view: View, name: str, err: ServiceError) -> Response:
         if "RecordNotFound" not in err.message:

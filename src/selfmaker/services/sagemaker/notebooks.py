@@ -5,7 +5,7 @@ from __future__ import annotations
 import secrets
 import time
 
-from sqlalchemy import Engine, delete, insert, select, update
+from sqlalchemy import Engine, delete, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
 from selfmaker.config import Settings
@@ -14,7 +14,8 @@ from selfmaker.domain.instance_types import InstanceType
 from selfmaker.runtime.gpus import count_gpus
 from selfmaker.services.base import RequestContext, ServiceError, validation_error
 from selfmaker.services.sagemaker.common import arn, listing_page, write_tags
-from selfmaker.services.sagemaker.orchestrator import NotebookOrchestrator, notebook_base_path
+from selfmaker.services.sagemaker.notebook_hosts import notebook_netloc, notebook_origin
+from selfmaker.services.sagemaker.orchestrator import NotebookOrchestrator
 from selfmaker.store.tables import lifecycle_configs, notebook_instances, notebook_tokens
 
 # Members of Create/UpdateNotebookInstance kept as they were given and echoed by Describe.
@@ -26,7 +27,7 @@ _DEFAULTS = {
     "DirectInternetAccess": "Enabled",
     "RootAccess": "Enabled",
     "PlatformIdentifier": "notebook-al2-v3",
-    "InstanceMetadataServiceConfiguration": {"MinimumInstanceMetadataServiceVersion": "2"},
+    "InstanceMetadataServiceConfiguration": {"MinimumInstanceMetadataServiceVersion": "1"},
 }
 _SORT_KEYS = {"Name": "name", "CreationTime": "creation_time", "Status": "status"}
 
@@ -53,8 +54,21 @@ class NotebookInstances:
         return row
 
     def _url(self, ctx: RequestContext, name: str) -> str:
-        # Like SageMaker's Url: host and path, no scheme.
-        return ctx.endpoint_url.split("://", 1)[-1] + notebook_base_path(ctx.account_id, ctx.region, name)
+        # Like SageMaker's Url: the instance's own host (and port), no scheme.
+        return notebook_netloc(ctx.endpoint_url, name, ctx.account_id, ctx.region, self.settings.notebook_domain)
+
+    def _refuse_duplicate(self, ctx: RequestContext, name: str, instance_arn: str) -> None:
+        # Names differing only in case would share a host name (host names are lowercase).
+        with self.engine.connect() as conn:
+            taken = conn.execute(
+                select(notebook_instances.c.name).where(
+                    notebook_instances.c.account_id == ctx.account_id,
+                    notebook_instances.c.region == ctx.region,
+                    func.lower(notebook_instances.c.name) == name.lower(),
+                )
+            ).first()
+        if taken is not None:
+            raise validation_error(f"Cannot create a duplicate Notebook Instance ({instance_arn})")
 
     def _instance_type(self, name: str) -> InstanceType:
         kind = self.catalogue.get(name)
@@ -100,9 +114,14 @@ class NotebookInstances:
     def CreateNotebookInstance(self, ctx: RequestContext, params: dict) -> dict:
         name = params["NotebookInstanceName"]
         self._instance_type(params["InstanceType"])
+        if params.get("DirectInternetAccess") == "Disabled" and not params.get("SubnetId"):
+            # As SageMaker: without internet access an instance reaches only its VPC, so it must name one.
+            raise validation_error("DirectInternetAccess can be Disabled only for a notebook instance in a VPC: "
+                                   "specify a SubnetId as well.")
         if params.get("LifecycleConfigName"):
             self._lifecycle_config_exists(ctx, params["LifecycleConfigName"])
         instance_arn = arn(ctx, "notebook-instance", name)
+        self._refuse_duplicate(ctx, name, instance_arn)
         settings = {**_DEFAULTS, **{key: params[key] for key in (*_ECHOED, *_DEFAULTS) if key in params}}
         if "SecurityGroupIds" in params:
             settings["SecurityGroups"] = params["SecurityGroupIds"]  # Describe's name for them
@@ -267,5 +286,6 @@ class NotebookInstances:
             )
             # Spent and stale tokens have no use; keep the table small.
             conn.execute(delete(notebook_tokens).where(notebook_tokens.c.expires < time.time()))
-        base = ctx.endpoint_url + notebook_base_path(ctx.account_id, ctx.region, row.name)
-        return {"AuthorizedUrl": f"{base}auth?authToken={token}"}
+        # As AWS's https://<name>.notebook.<region>.sagemaker.aws?authToken=…: the instance's own origin.
+        origin = notebook_origin(ctx.endpoint_url, row.name, ctx.account_id, ctx.region, self.settings.notebook_domain)
+        return {"AuthorizedUrl": f"{origin}/?authToken={token}"}

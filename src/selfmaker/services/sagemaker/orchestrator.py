@@ -11,10 +11,9 @@ from __future__ import annotations
 import asyncio
 import base64
 import logging
-import os
-import shutil
 import time
 from pathlib import Path
+from typing import Protocol
 
 from sqlalchemy import Engine, delete, select, update
 
@@ -22,6 +21,8 @@ from selfmaker.config import Settings
 from selfmaker.domain import notebook_states as st
 from selfmaker.domain.instance_types import InstanceType
 from selfmaker.runtime.base import Endpoint, InstanceSpec, LifecycleFailure, LogSink, Runtime
+from selfmaker.runtime.sandbox.limits import Limits
+from selfmaker.runtime.sandbox.network import GuestService
 from selfmaker.services.sts.instance_credentials import instance_env
 from selfmaker.store.tables import (
     lifecycle_configs,
@@ -36,15 +37,21 @@ log = logging.getLogger("selfmaker.notebooks")
 LOG_GROUP = "/aws/sagemaker/NotebookInstances"
 
 
-def notebook_base_path(account_id: str, region: str, name: str) -> str:
-    return f"/notebook/{account_id}/{region}/{name}/"
+class GuestServices(Protocol):
+    """What the host serves inside an instance's own network (see gateway/guest_services.py)."""
+
+    def for_instance(self, instance_id: str) -> list[GuestService]: ...
+
+    def aws_config(self, region: str) -> str: ...
 
 
 class NotebookOrchestrator:
     def __init__(
-        self, engine: Engine, runtime: Runtime, logs, settings: Settings, catalogue: dict[str, InstanceType]
+        self, engine: Engine, runtime: Runtime, logs, settings: Settings, catalogue: dict[str, InstanceType],
+        guest: GuestServices | None = None,
     ):
         self.engine = engine
+        self.guest = guest
         self.catalogue = catalogue
         self.runtime = runtime
         self.logs = logs
@@ -80,7 +87,7 @@ class NotebookOrchestrator:
                 notebook_instances.c.name == name)).scalar()
         if instance_id is None:
             return None
-        return await asyncio.to_thread(_disk_usage, self.volume_dir(instance_id))
+        return await asyncio.to_thread(self.runtime.volume_used, self.volume_dir(instance_id))
 
     async def reconcile(self) -> None:
         with self.engine.connect() as conn:
@@ -157,8 +164,7 @@ class NotebookOrchestrator:
 
     async def _delete(self, instance_id: str) -> None:
         row = self._row(instance_id)
-        await self.runtime.stop(instance_id)
-        shutil.rmtree(self.volume_dir(instance_id), ignore_errors=True)
+        await self.runtime.delete(instance_id, self.volume_dir(instance_id))
         with self.engine.begin() as conn:
             if row is not None:
                 conn.execute(delete(tags).where(tags.c.resource_arn == row.arn))
@@ -199,30 +205,50 @@ class NotebookOrchestrator:
 
     def _spec(self, row, first_start: bool) -> InstanceSpec:
         on_create, on_start, lifecycle_arn = self._scripts(row)
-        volume = self.volume_dir(row.instance_id)
-        volume.mkdir(parents=True, exist_ok=True)
         region = row.region
+        kind = self.catalogue.get(row.instance_type)
+        settings = row.settings or {}
+        # Where the runtime gives instances a network of their own, the SDKs inside find the API in
+        # ~/.aws/config and region and credentials at 169.254.169.254; else they need variables.
+        isolated = self.guest is not None and not any(
+            limit.startswith("network") for limit in self.runtime.unenforced())
+        env = {} if isolated else {
+            "AWS_REGION": region,
+            "AWS_DEFAULT_REGION": region,
+            "AWS_ENDPOINT_URL": self.settings.local_url,
+            **instance_env(self.engine, self.settings, row.instance_id),  # scripts act as the instance's role
+        }
         return InstanceSpec(
             instance_id=row.instance_id,
             name=row.name,
             arn=row.arn,
-            volume_dir=volume,
-            base_url=notebook_base_path(row.account_id, region, row.name),
+            volume_dir=self.volume_dir(row.instance_id),
+            base_url="/",  # each instance's Jupyter has a host name of its own (see notebook_hosts)
             on_create=on_create,
             on_start=on_start,
             first_start=first_start,
             lifecycle_arn=lifecycle_arn,
             lifecycle_timeout=self.settings.lifecycle_timeout,
-            gpus=self.catalogue[row.instance_type].gpus if row.instance_type in self.catalogue else 0,
-            env={
-                "AWS_REGION": region,
-                "AWS_DEFAULT_REGION": region,
-                "AWS_ENDPOINT_URL": self.settings.local_url,
-                # Scripts and notebooks act as the instance's role.
-                **instance_env(self.engine, self.settings, row.instance_id),
-            },
+            gpus=kind.gpus if kind else 0,
+            env=env,
             metadata={"ResourceArn": row.arn, "ResourceName": row.name},
+            volume_size_gb=row.volume_size_gb,
+            limits=Limits(
+                memory_bytes=int(kind.memory_gib * 2**30) if kind else None,
+                cpus=float(kind.vcpus) if kind else None,
+                pids=kind.pids if kind else None,
+            ),
+            internet=settings.get("DirectInternetAccess", "Enabled") == "Enabled",
+            services=self.guest.for_instance(row.instance_id) if isolated else [],
+            aws_config=self.guest.aws_config(region) if isolated else "",
+            on_failure=lambda reason: self._failed_while_running(row.instance_id, reason),
         )
+
+    async def _failed_while_running(self, instance_id: str, reason: str) -> None:
+        """A running instance broke a rule of its sandbox: it goes Failed and stops, as one that failed to start."""
+        log.warning("notebook instance %s failed: %s", instance_id, reason)
+        self._set(instance_id, status=st.FAILED, failure_reason=reason)
+        self._spawn(instance_id, self.runtime.stop(instance_id))
 
     def _sink(self, row) -> LogSink:
         account, region, name = row.account_id, row.region, row.name
@@ -238,20 +264,3 @@ def _decode(scripts: list[dict]) -> str | None:
         return None
     return base64.b64decode(scripts[0]["Content"]).decode("utf-8", errors="replace")
 
-
-def _disk_usage(root: Path) -> int:
-    """Allocated bytes under ``root``, never following links (a volume's links may point anywhere)."""
-    total, pending = 0, [root]
-    while pending:
-        try:
-            entries = list(os.scandir(pending.pop()))
-        except OSError:
-            continue
-        for entry in entries:
-            try:
-                total += entry.stat(follow_symlinks=False).st_blocks * 512
-                if entry.is_dir(follow_symlinks=False):
-                    pending.append(Path(entry.path))
-            except OSError:
-                pass
-    return total

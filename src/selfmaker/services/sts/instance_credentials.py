@@ -5,6 +5,8 @@ server restart) and two variables that botocore and the AWS CLI read:
 AWS_CONTAINER_CREDENTIALS_FULL_URI (on loopback, which botocore accepts over plain HTTP) and
 AWS_CONTAINER_AUTHORIZATION_TOKEN. The endpoint assumes the instance's RoleArn on behalf of the
 service principal sagemaker.amazonaws.com, and hands the same session out again while it is fresh.
+The instance metadata service (169.254.169.254 inside an instance) asks for the same credentials by
+instance id alone, since it knows the instance by the socket a request arrived on.
 """
 
 from __future__ import annotations
@@ -64,16 +66,34 @@ class InstanceCredentials:
 
     def issue(self, instance_id: str, token: str) -> dict:
         """Container-credentials JSON for the instance's role, or InstanceCredentialsError."""
+        self.check_token(instance_id, token)
+        return self.role_credentials(instance_id)
+
+    def check_token(self, instance_id: str, token: str) -> None:
+        """Raise InstanceCredentialsError unless ``token`` is the instance's bearer token."""
         with self.engine.connect() as conn:
             row = conn.execute(
-                select(instance_credentials, notebook_instances.c.role_arn)
+                select(instance_credentials.c.token)
+                # Only an instance that still exists has a token that counts.
                 .join(notebook_instances, notebook_instances.c.instance_id == instance_credentials.c.instance_id)
                 .where(instance_credentials.c.instance_id == instance_id)
             ).first()
-            if row is None or not hmac.compare_digest(row.token.encode(), token.encode()):
-                raise InstanceCredentialsError(
-                    403, "AccessDenied", "The authorization token is missing or not this notebook instance's."
-                )
+        if row is None or not hmac.compare_digest(row.token.encode(), token.encode()):
+            raise InstanceCredentialsError(
+                403, "AccessDenied", "The authorization token is missing or not this notebook instance's."
+            )
+
+    def role_credentials(self, instance_id: str) -> dict:
+        """Credentials for the instance's role, with no token: the caller has already told which instance
+        is asking (the instance metadata service knows it by the socket a request came in on)."""
+        with self.engine.connect() as conn:
+            row = conn.execute(
+                select(notebook_instances.c.role_arn, instance_credentials.c.access_key_id)
+                .outerjoin(instance_credentials, instance_credentials.c.instance_id == notebook_instances.c.instance_id)
+                .where(notebook_instances.c.instance_id == instance_id)
+            ).first()
+            if row is None:
+                raise InstanceCredentialsError(404, "NotFound", f"Notebook instance {instance_id} does not exist.")
             role = self.directory.role_by_arn(conn, row.role_arn)
             current = self._current(conn, row.access_key_id, role)
         if role is None:
@@ -91,17 +111,25 @@ class InstanceCredentials:
             )
         if current is None:
             current = start_session(self.engine, self.credentials, role, SESSION_NAME, DURATION).credential
-            with self.engine.begin() as conn:
-                conn.execute(
-                    update(instance_credentials).where(instance_credentials.c.instance_id == instance_id)
-                    .values(access_key_id=current.access_key_id)
-                )
+            self._remember(instance_id, current.access_key_id)
         return {
             "AccessKeyId": current.access_key_id,
             "SecretAccessKey": current.secret_access_key,
             "Token": current.session_token,
             "Expiration": datetime.fromtimestamp(current.expires, UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
         }
+
+    def _remember(self, instance_id: str, access_key_id: str) -> None:
+        """Keep the session to hand out again; an instance that never had the container variables made has
+        no row yet, so it gets one (with a token of its own, as instance_env would make)."""
+        with self.engine.begin() as conn:
+            done = conn.execute(
+                update(instance_credentials).where(instance_credentials.c.instance_id == instance_id)
+                .values(access_key_id=access_key_id)
+            ).rowcount
+            if not done:
+                conn.execute(insert(instance_credentials).values(
+                    instance_id=instance_id, token=secrets.token_urlsafe(32), access_key_id=access_key_id))
 
     def _current(self, conn, access_key_id: str | None, role):
         """The instance's last session when it is still of this role and fresh enough to hand out again."""
