@@ -15,6 +15,7 @@ Needs wrk (Debian package ``wrk``) for 2; the rest runs without it.
 from __future__ import annotations
 
 import argparse
+import asyncio
 import contextlib
 import json
 import os
@@ -37,6 +38,7 @@ from botocore.config import Config
 from botocore.credentials import Credentials
 
 from selfmaker.runtime.jupyter import SECRET_HEADER, jupyter_command
+from selfmaker.runtime.local import LocalRuntime
 
 KEY, SECRET = "AKIABENCH00000000001", "bench-secret-key-000000000000000000000001"
 ACCOUNT, REGION = "123456789012", "us-east-1"
@@ -178,9 +180,8 @@ class Selfmaker:
     def close(self) -> None:
         self.proc.send_signal(signal.SIGTERM)
         self.proc.wait()
-        for state in (self.data / "run").glob("*/state.json"):
-            with contextlib.suppress(OSError, KeyError, ValueError):
-                os.killpg(json.loads(state.read_text())["pid"], signal.SIGKILL)
+        # Sandboxes outlive the server: end them with their namespaces, NATs, cgroups and mounts.
+        asyncio.run(LocalRuntime(self.data).stop_all())
 
 
 # --- API throughput ------------------------------------------------------------------------------

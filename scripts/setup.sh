@@ -11,6 +11,10 @@ command -v sudo >/dev/null || need_apt+=(sudo)
 [ "$(id -u)" != 0 ] || command -v slirp4netns >/dev/null || need_apt+=(slirp4netns)
 # Volumes of bounded size: ext4 images, loop-mounted.
 command -v mkfs.ext4 >/dev/null || need_apt+=(e2fsprogs)
+# Notebook instances live at <name>-<account>.notebook.<region>.localhost: browsers resolve *.localhost to
+# loopback themselves, glibc's resolver (curl, httpx, the tests) only with nss-myhostname.
+[ "$(id -u)" != 0 ] || dpkg-query -W -f='${Status}' libnss-myhostname 2>/dev/null | grep -q "ok installed" \
+  || need_apt+=(libnss-myhostname)
 if ((${#need_apt[@]})); then
   if [ "$(id -u)" = 0 ]; then
     echo "setup: installing ${need_apt[*]}" >&2
@@ -19,6 +23,16 @@ if ((${#need_apt[@]})); then
     echo "setup: please install ${need_apt[*]} (e.g. sudo apt-get install ${need_apt[*]})" >&2
     exit 1
   fi
+fi
+# The package adds `myhostname` to the hosts line of nsswitch.conf; make sure it is there (after `files`).
+if [ "$(id -u)" = 0 ] && [ -f /etc/nsswitch.conf ] && ! grep -Eq '^hosts:.*[[:space:]]myhostname([[:space:]]|$)' /etc/nsswitch.conf
+then
+  if grep -Eq '^hosts:.*[[:space:]]files([[:space:]]|$)' /etc/nsswitch.conf; then
+    sed -i -E '/^hosts:/s/([[:space:]])files([[:space:]]|$)/\1files myhostname\2/' /etc/nsswitch.conf
+  else
+    sed -i -E '/^hosts:/s/$/ myhostname/' /etc/nsswitch.conf
+  fi
+  echo "setup: added myhostname to the hosts line of /etc/nsswitch.conf (for *.localhost)" >&2
 fi
 
 extras="${SELFMAKER_EXTRAS:-}"

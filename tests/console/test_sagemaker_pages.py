@@ -106,6 +106,11 @@ def test_an_instance_created_through_the_form_runs_stops_and_is_deleted(console_
     assert re.search(r'id="volume-usage-text">[\d.,]+ ?(kB|MB) of 7 GB used \(0\.0%\)', detail)
     assert described["NotebookInstanceArn"] in detail
     assert "/sagemaker/notebook-instances/console-nb/open?region=us-east-1&amp;view=lab" in detail
+    # Open JupyterLab: a presigned URL on the instance's own host, never the console's
+    opened = root.get("/sagemaker/notebook-instances/console-nb/open?region=us-east-1&view=lab")
+    origin = f"http://console-nb-{console_server.account_id}.notebook.{REGION}.localhost:{console_server.port}"
+    assert opened.headers["location"].startswith(f"{origin}/?authToken=")
+    assert opened.headers["location"].endswith("&view=lab")
     assert "hx-trigger" not in detail.split('id="instance"')[1].split(">")[0]  # settled: no polling
     logs = re.search(r'href="([^"]+)" data-view-logs', detail).group(1)
     assert unquote(html.unescape(logs)) == \

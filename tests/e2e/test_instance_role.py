@@ -14,7 +14,8 @@ import pytest
 from botocore.config import Config
 from sqlalchemy import select
 
-from selfmaker.services.iam.tables import instance_credentials
+from selfmaker.config import Settings
+from selfmaker.services.sts.instance_credentials import instance_env
 from selfmaker.store.db import open_store
 from selfmaker.store.tables import notebook_instances
 from tests.conftest import ServerProcess, _stop_everything
@@ -97,10 +98,9 @@ def _stream(server, name: str, suffix: str) -> str:
 
 
 def _token(server, instance_id: str) -> str:
-    with open_store(server.data_dir / "selfmaker.db").connect() as conn:
-        return conn.execute(
-            select(instance_credentials.c.token).where(instance_credentials.c.instance_id == instance_id)
-        ).scalar_one()
+    # Isolated instances (a root server) use the metadata service instead and have no token until asked.
+    return instance_env(open_store(server.data_dir / "selfmaker.db"), Settings(port=server.port),
+                        instance_id)["AWS_CONTAINER_AUTHORIZATION_TOKEN"]
 
 
 def _instance_ids(server) -> dict[str, str]:

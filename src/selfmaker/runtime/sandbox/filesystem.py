@@ -4,12 +4,14 @@ Shown: /usr (with the merged-/usr links /bin, /sbin, /lib*), /opt but for /opt/m
 package that run the sandbox, and a minimal /etc of its own: the host's configuration files that
 programs need and that hold no secret, plus generated passwd/group/shadow (root and ec2-user only),
 hosts, hostname, resolv.conf and sudoers. Hidden: everything else (/var, /srv, /mnt, the data directory,
-the host's shadow, SSH keys, TLS private keys, pip/npm credentials, database configuration...).
+the host's shadow, SSH keys, TLS private keys, database configuration...). A kept entry must also be readable
+by every host user: what the host keeps from its own users it keeps from sandboxes.
 """
 
 from __future__ import annotations
 
 import os
+import stat
 from pathlib import Path
 
 # Top-level host directories shown read-only.
@@ -26,7 +28,7 @@ ETC_KEPT = (
     "ssh/ssh_config", "ssh/ssh_config.d", "sudo.conf", "terminfo", "timezone", "vim", "wgetrc", "X11",
     "xdg", "xml", "sgml", "security/limits.conf", "security/limits.d", "security/pam_env.conf",
     "security/access.conf", "security/group.conf", "security/time.conf", "security/namespace.conf",
-    "ucf.conf", "java-17-openjdk", "R", "gitconfig",
+    "ucf.conf", "java-17-openjdk", "R", "gitconfig", "pip.conf",
 )
 # Written for each sandbox (see write_etc).
 ETC_GENERATED = ("passwd", "group", "shadow", "gshadow", "hosts", "hostname", "resolv.conf", "sudoers", "profile")
@@ -71,8 +73,8 @@ def etc_view(generated: Path) -> list[str]:
     made_dirs: set[str] = set()
     for entry in ETC_KEPT:
         host = f"/etc/{entry}"
-        if not os.path.lexists(host):
-            continue
+        if not os.path.lexists(host) or not _world_readable(host):
+            continue  # what the host keeps from its own users (mode o-r) it keeps from sandboxes too
         parent = os.path.dirname(host)
         if parent != "/etc" and parent not in made_dirs:
             args += ["--dir", parent]
@@ -124,6 +126,13 @@ def bind_below_fresh(kind: str, path: str) -> list[str]:
     for parent in reversed(Path(path).parents[:-1]):
         args += ["--perms", "0755", "--dir", str(parent)]
     return [*args, kind, path, path]
+
+
+def _world_readable(path: str) -> bool:
+    try:
+        return bool(os.stat(path).st_mode & stat.S_IROTH)
+    except OSError:
+        return os.path.islink(path)  # a dangling link shows nothing
 
 
 def _read(path: str) -> str:

@@ -15,7 +15,7 @@ from collections.abc import Iterable, Sequence
 from itertools import pairwise
 
 from sqlalchemy import Connection, Engine, Row, Select, and_, case, delete, false, func, select, tuple_, update
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import IntegrityError, OperationalError
 
 from selfmaker.services.base import RequestContext, ServiceError
 from selfmaker.services.logs.filter_pattern import FilterPatternError, compile_pattern
@@ -68,6 +68,8 @@ def _starts_with(column, prefix: str):
     # substr, not LIKE: LIKE is case-insensitive in SQLite and treats % and _ as wildcards.
     return func.substr(column, 1, len(prefix)) == prefix
 
+
+_BUSY_RETRIES = 5  # attempts at storing a batch of instance log lines
 
 class LogsService:
     def __init__(self, engine: Engine):
@@ -391,6 +393,18 @@ class LogsService:
         Not an API operation: this is how lifecycle-script and Jupyter output reaches CloudWatch Logs,
         so none of PutLogEvents' checks (order, age, batch size) apply.
         """
+        for attempt in range(_BUSY_RETRIES):
+            try:
+                return self._append_once(account_id, region, group, stream, events)
+            except OperationalError as err:
+                # SQLite refuses a read transaction's upgrade to a write at once (no busy wait) when another
+                # writer committed meanwhile: with instances starting together, try again rather than lose lines.
+                if "locked" not in str(err) or attempt == _BUSY_RETRIES - 1:
+                    raise
+                time.sleep(0.05 * (attempt + 1))
+
+    def _append_once(self, account_id: str, region: str, group: str, stream: str,
+                     events: Sequence[tuple[int, str]]) -> None:
         now = _now_ms()
         with self._engine.begin() as conn:
             if _group_row(conn, account_id, region, group) is None:
