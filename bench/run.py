@@ -28,7 +28,10 @@ import subprocess
 import sys
 import tempfile
 import time
+import uuid
+from collections.abc import Callable
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import boto3
 import httpx
@@ -36,6 +39,7 @@ from botocore.auth import SigV4Auth
 from botocore.awsrequest import AWSRequest
 from botocore.config import Config
 from botocore.credentials import Credentials
+from websockets.sync.client import connect, unix_connect
 
 from selfmaker.runtime.jupyter import SECRET_HEADER, jupyter_command
 from selfmaker.runtime.local import LocalRuntime
@@ -79,8 +83,44 @@ def wait_http(url: str, timeout: float = 60, transport: httpx.HTTPTransport | No
 # --- baseline: a bare JupyterLab -----------------------------------------------------------------
 
 
-def bare_jupyter_start(workdir: Path) -> float:
-    """Seconds from spawning JupyterLab (as the runtime spawns it, minus the sandbox) to its first answer."""
+def kernel_round_trip_ms(http: httpx.Client, connect: Callable[[str, dict], object], runs: int = 20) -> float:
+    """Median milliseconds from an execute_request to its kernel's idle status, over one kernel channel.
+
+    `http` talks to Jupyter (base URL "/"); `connect(path, headers)` opens a WebSocket to it."""
+    if "_xsrf" not in http.cookies:
+        http.get("/lab").raise_for_status()  # the page sets Jupyter's XSRF cookie, as for a browser
+    xsrf = {"X-XSRFToken": http.cookies["_xsrf"]}
+    kernel = http.post("/api/kernels", json={"name": "python3"}, headers=xsrf)
+    kernel.raise_for_status()
+    kernel_id = kernel.json()["id"]
+    cookie = "; ".join(f"{k}={v}" for k, v in http.cookies.items())
+    times = []
+    try:
+        with connect(f"/api/kernels/{kernel_id}/channels", {"Cookie": cookie}) as ws:
+            for _ in range(runs + 1):  # the first one warms the kernel up
+                msg_id = uuid.uuid4().hex
+                started = time.perf_counter()
+                ws.send(json.dumps({
+                    "header": {"msg_id": msg_id, "msg_type": "execute_request", "username": "bench",
+                               "session": uuid.uuid4().hex, "version": "5.3"},
+                    "parent_header": {}, "metadata": {}, "channel": "shell",
+                    "content": {"code": "1 + 1", "silent": False, "store_history": False,
+                                "user_expressions": {}, "allow_stdin": False},
+                }))
+                while True:
+                    message = json.loads(ws.recv(timeout=60))
+                    if (message.get("parent_header", {}).get("msg_id") == msg_id and message["msg_type"] == "status"
+                            and message["content"]["execution_state"] == "idle"):
+                        break
+                times.append(time.perf_counter() - started)
+    finally:
+        http.delete(f"/api/kernels/{kernel_id}", headers=xsrf)
+    return statistics.median(times[1:]) * 1000
+
+
+def bare_jupyter_start(workdir: Path, round_trip: bool = False) -> tuple[float, float | None]:
+    """Seconds from spawning JupyterLab (as the runtime spawns it, minus the sandbox) to its first answer,
+    and with `round_trip` the milliseconds of a kernel execute over its socket (no gateway in between)."""
     sock = Path(tempfile.mkdtemp(prefix="bj-", dir="/tmp")) / "j.sock"
     token = "bench-token"
     root = workdir / "bare-root"
@@ -95,7 +135,13 @@ def bare_jupyter_start(workdir: Path) -> float:
     try:
         wait_http("http://jupyter/api/status", transport=httpx.HTTPTransport(uds=str(sock)),
                   headers={SECRET_HEADER: token})
-        return time.perf_counter() - started
+        elapsed = time.perf_counter() - started
+        if not round_trip:
+            return elapsed, None
+        with httpx.Client(transport=httpx.HTTPTransport(uds=str(sock)), base_url="http://jupyter",
+                          headers={SECRET_HEADER: token}, timeout=30) as http:
+            return elapsed, kernel_round_trip_ms(http, lambda path, headers: unix_connect(
+                str(sock), f"ws://jupyter{path}", additional_headers={**headers, SECRET_HEADER: token}))
     finally:
         os.killpg(proc.pid, signal.SIGTERM)
         proc.wait()
@@ -150,6 +196,15 @@ class Selfmaker:
             if not status.endswith("IN_PROGRESS"):
                 raise RuntimeError(f"stack {name} ended in {status}")
             time.sleep(0.05)
+
+    def kernel_round_trip_ms(self, name: str) -> float:
+        """A kernel execute as a browser makes it: presigned URL, the instance's own host, the gateway's proxy."""
+        url = self.sm.create_presigned_notebook_instance_url(NotebookInstanceName=name)["AuthorizedUrl"]
+        parts = urlsplit(url)
+        with httpx.Client(base_url=f"{parts.scheme}://{parts.netloc}", timeout=30) as http:
+            assert http.get(url).status_code == 302  # trades the token for the session cookie
+            return kernel_round_trip_ms(http, lambda path, headers: connect(
+                f"ws://{parts.netloc}{path}", additional_headers=headers))
 
     def stop(self, name: str) -> None:
         self.sm.stop_notebook_instance(NotebookInstanceName=name)
@@ -243,7 +298,7 @@ def main() -> None:
     try:
         bares, creates, restarts = [], [], []
         for i in range(args.runs):  # interleaved, so that load from elsewhere hits both sides alike
-            bares.append(bare_jupyter_start(workdir))
+            bares.append(bare_jupyter_start(workdir)[0])
             creates.append(server.create_to_in_service(f"bench{i}"))
             server.stop(f"bench{i}")
             restarts.append(server.start_to_in_service(f"bench{i}"))
@@ -259,6 +314,10 @@ def main() -> None:
                              ("CreateStack → CREATE_COMPLETE", stack)):
             target = "AWS: about 5 minutes" if label.startswith("CreateStack") else "target ≤ 1.2×"
             print(f"{label:<37}{value:6.2f} s   {value / bare:5.2f}× baseline ({target})")
+        bare_rtt = bare_jupyter_start(workdir, round_trip=True)[1]
+        rtt = server.kernel_round_trip_ms("bench0")
+        print(f"kernel execute round trip, bare      {bare_rtt:6.2f} ms  (baseline: over Jupyter's own socket)")
+        print(f"  through the gateway's proxy        {rtt:6.2f} ms   {rtt / bare_rtt:5.2f}× baseline")
         time.sleep(3)  # let the instance settle to idle
         rss = server.sandbox_rss_mb()
         print(f"RSS per idle InService instance      {rss:6.1f} MB  (target ≤ 110 MB)")

@@ -10,6 +10,7 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -115,7 +116,10 @@ def _stop_everything(server: ServerProcess) -> None:
     server.kill(signal.SIGTERM)
     # Sandboxes hold namespaces, NATs, cgroups and mounts besides processes: the runtime lets go of all.
     runtime = LocalRuntime(server.data_dir)
-    asyncio.run(runtime.stop_all())
+    # In a thread of its own: a test may hold an event loop open (Playwright's) in this one.
+    stopper = threading.Thread(target=asyncio.run, args=(runtime.stop_all(),))
+    stopper.start()
+    stopper.join()
     for volume in (server.data_dir / "volumes").glob("*.ext4"):
         runtime.disks.unmount(volume.with_suffix(""))
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import os
 import signal
 
 import pytest
@@ -92,6 +93,15 @@ def test_sigkill_and_restart_keeps_every_instance(fresh_server):
     read_marker = "print(open('/home/ec2-user/SageMaker/marker.txt').read().strip())"
     assert session.run(read_marker).strip() == "survived"
     assert session.run(read_boot_id).strip() == boot_id  # the same sandbox, re-adopted, not restarted
+    if os.geteuid() == 0:  # isolated: its network, metadata service and cgroups came back with it
+        out = session.run(
+            "import configparser, os, urllib.request as u\n"
+            "print(u.urlopen('http://169.254.169.254/latest/meta-data/instance-type', timeout=5).read().decode())\n"
+            "print('/selfmaker/nb-' in open('/proc/self/cgroup').read())\n"
+            "c = configparser.ConfigParser(); c.read(os.path.expanduser('~/.aws/config'))\n"
+            "print(u.urlopen(c['default']['endpoint_url'] + '/_selfmaker/health', timeout=5).status)\n"
+        ).split()
+        assert out == ["ml.t3.medium", "True", "200"], out
     sm.start_notebook_instance(NotebookInstanceName="sleeper")
     sm.get_waiter("notebook_instance_in_service").wait(NotebookInstanceName="sleeper", WaiterConfig=WAIT)
     for name in ("survivor", "sleeper"):

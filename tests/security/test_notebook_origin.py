@@ -178,6 +178,11 @@ def test_jupyter_enforces_xsrf_behind_the_proxy(security_server, instances):
     cookies = {SESSION_COOKIE: session.http.cookies[SESSION_COOKIE], "_xsrf": xsrf}
     new_file = {"type": "file", "format": "text", "content": "x"}
     with httpx.Client(base_url=origin, cookies=cookies, timeout=30) as raw:
+        # A form post from anywhere (the cookies go along): no _xsrf field or header, no file.
+        refused = raw.post("/api/contents", json={"type": "file"})
+        assert refused.status_code == 403 and "_xsrf" in refused.text
+        made = raw.post("/api/contents", json={"type": "file"}, headers={"X-XSRFToken": xsrf})
+        assert made.status_code == 201, made.text
         refused = raw.put("/api/contents/without-xsrf.txt", json=new_file)
         assert refused.status_code == 403 and "_xsrf" in refused.text
         # A browser's copy of the gateway's secret header changes nothing: the proxy drops it.

@@ -417,6 +417,32 @@ sleep 60
     assert session.run("print(open('/home/ec2-user/SageMaker/boots').read().count('boot'))").strip() == "1"
 
 
+def test_reboot_while_in_service_comes_back_in_service(server):
+    launch(server, "late-rebooter", """#!/bin/bash
+date +%s%N > /tmp/boot-id
+nohup bash -c 'sleep 3; reboot' > /dev/null 2>&1 &
+""")
+    session = notebook(server, "late-rebooter")
+    assert session.run("print(open('/tmp/boot-id').read().strip())").strip()
+    time.sleep(5)
+    described = settled(server, "late-rebooter")
+    assert described["NotebookInstanceStatus"] == "InService", described.get("FailureReason")
+    deadline = time.time() + 60
+    while time.time() < deadline:  # Jupyter starts again on the same disks; the scripts do not run again
+        try:
+            out = notebook(server, "late-rebooter").run("import os; print(os.path.exists('/tmp/boot-id'))")
+            break
+        except Exception:  # noqa: BLE001 - still rebooting
+            time.sleep(0.5)
+    assert out.strip() == "True"
+
+
+def test_a_runaway_log_fails_its_instance_not_the_host(server):
+    described = launch(server, "chatty", "#!/bin/bash\nyes 'all work and no play' | head -c 150M\n")
+    assert described["NotebookInstanceStatus"] == "Failed"
+    assert "OnStart.log grew past 100 MiB" in described["FailureReason"], described["FailureReason"]
+
+
 # --- leaving nothing behind ---------------------------------------------------------------------------
 
 

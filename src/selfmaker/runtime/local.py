@@ -2,14 +2,15 @@
 
 Per instance, under data_dir/run/<instance id>/ (never visible to the sandbox but for ctl/):
   state.json    pids of the sandbox (also its process group), of Jupyter and of the NAT; token; log offsets
-  jupyter.log   output of the sandbox: bwrap, the supervisor, then Jupyter
   network.log   output of the NAT (slirp4netns)
   host/         what the host writes for the sandbox, mounted read-only: the supervisor's config, /etc files,
                 resource metadata, the `reboot` command
-  ctl/          what the sandbox writes (mounted at /.selfmaker, root only): the lifecycle scripts' output
+  scratch/      on scratch.ext4, a disk of the instance's own, size-bounded and made anew at every start:
+    home/ root/ tmp/ vartmp/   /home/ec2-user, /root, /tmp and /var/tmp of the sandbox
+    ctl/        what the sandbox writes (mounted at /.selfmaker, root only): the lifecycle scripts' output
                 and exit codes, a reboot request. Read through sandbox.files only: root inside owns it.
-  scratch/      /home/ec2-user, /root, /tmp and /var/tmp of the sandbox, on scratch.ext4: a disk of its own,
-                size-bounded and made anew at every start
+    jupyter.log output of the sandbox: bwrap, the supervisor, then Jupyter
+  Everything the sandbox can make grow is on that disk, so no instance can fill the host's.
 The volume is data_dir/volumes/<id>.ext4, mounted nosuid,nodev at data_dir/volumes/<id> (VolumeSizeInGB);
 Jupyter's socket is /tmp/selfmaker-<hash of data_dir>/<id>/jupyter.sock (Unix socket paths must be short).
 
@@ -145,7 +146,7 @@ class _Paths:
 
     @property
     def jupyter_log(self) -> Path:
-        return self.run / "jupyter.log"
+        return self.scratch / "jupyter.log"
 
     @property
     def host(self) -> Path:
@@ -153,7 +154,7 @@ class _Paths:
 
     @property
     def ctl(self) -> Path:
-        return self.run / "ctl"
+        return self.scratch / "ctl"
 
     @property
     def scratch(self) -> Path:
@@ -282,10 +283,14 @@ class LocalRuntime:
             inst.main_pid = inst.main_pid or _find_ns_pid(inst.pid, 2)  # the server died while starting
             self._instances[spec.instance_id] = inst
             if self.networks is not None and not inst.servers:
+                if spec.internet:
+                    inst.nat_pid = await asyncio.to_thread(self.networks.ensure_nat, spec.instance_id, inst.nat_pid,
+                                                           inst.paths.run / "network.log")
                 try:
                     inst.servers = await self.networks.serve(spec.instance_id, spec.services)
                 except OSError as err:  # root inside took the addresses while we were away
                     log.warning("cannot serve the network services of %s again: %s", spec.instance_id, err)
+                self._save(inst)
             if inst.tail is None:
                 inst.tail = asyncio.create_task(self._tail(inst))
             return inst.endpoint
@@ -324,7 +329,6 @@ class LocalRuntime:
         """Lay out the run directory and disks afresh; return the (name, stream) of the scripts to run."""
         owner = (UID, GID) if self.as_root else None
         paths.run.mkdir(parents=True, exist_ok=True, mode=0o700)
-        _fresh_dir(paths.ctl, 0o700)
         _fresh_dir(paths.host, 0o755)
         if self.disks.supported:
             self.disks.fresh(paths.run / "scratch.ext4", paths.scratch, SCRATCH_BYTES, None)
@@ -335,6 +339,7 @@ class LocalRuntime:
             if owner:
                 os.chown(spec.volume_dir, *owner)
         scratch = paths.scratch
+        _fresh_dir(paths.ctl, 0o700)
         _fresh_dir(scratch / "home", 0o700, owner)
         _fresh_dir(scratch / "root", 0o711)  # ec2-user may need to reach a Python installed under /root
         _fresh_dir(scratch / "tmp", 0o1777)
@@ -543,7 +548,7 @@ class LocalRuntime:
             self.disks.remove(paths.run / "scratch.ext4", paths.scratch)
             if inst is not None and inst.volume_dir:
                 self.disks.unmount(Path(inst.volume_dir))
-        for name in ("ctl", "host", "scratch"):
+        for name in ("host", "scratch"):
             if not self.disks.mounted(paths.run / name):  # never delete through a mount still held
                 shutil.rmtree(paths.run / name, ignore_errors=True)
 
@@ -739,6 +744,10 @@ async def _died_reason(spec: InstanceSpec, inst: _Instance) -> str:
     data, _ = await asyncio.to_thread(files.read_from, path, max(0, size - 4096), 4096)
     lines = data.decode(errors="replace").strip().splitlines()
     last = lines[-1].strip() if lines else "no output"
+    code = inst.popen.poll() if inst.popen is not None else None
+    if code is not None and code < 0:
+        last += f"; the sandbox was killed by signal {-code}"
+    log.warning("the sandbox of %s ended while starting: %s (outer exit status %s)", spec.name, last, code)
     return (
         f"Notebook Instance '{spec.arn}' failed to start: its notebook server exited ({last}). "
         "Please check the jupyter.log stream for details."

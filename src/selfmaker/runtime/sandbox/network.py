@@ -92,16 +92,20 @@ class Networks:
 
     def destroy(self, instance_id: str, nat_pid: int | None) -> None:
         path = self.path(instance_id)
-        if nat_pid and _is_nat_of(nat_pid, path):
+        # The recorded NAT, or any left by a server that died before it recorded one.
+        for pid in [nat_pid] if nat_pid and _is_nat_of(nat_pid, path) else _nats_of(path):
             with contextlib.suppress(ProcessLookupError):
-                os.kill(nat_pid, signal.SIGKILL)
+                os.kill(pid, signal.SIGKILL)
         if path.exists():
             subprocess.run(["ip", "netns", "delete", path.name], capture_output=True, timeout=30)
             with contextlib.suppress(FileNotFoundError):
                 path.unlink()  # a stale file whose namespace is already gone
 
-    def nat_alive(self, instance_id: str, nat_pid: int | None) -> bool:
-        return bool(nat_pid) and _is_nat_of(nat_pid, self.path(instance_id))
+    def ensure_nat(self, instance_id: str, nat_pid: int | None, log_path: Path) -> int | None:
+        """After a restart: the namespace's NAT, started again if it died meanwhile."""
+        if nat_pid and _is_nat_of(nat_pid, self.path(instance_id)):
+            return nat_pid
+        return _start_nat(self.path(instance_id), log_path)
 
     # --- on the event loop ---
 
@@ -223,6 +227,10 @@ def _is_nat_of(pid: int, netns: Path) -> bool:
     except OSError:
         return False
     return str(netns).encode() in args
+
+
+def _nats_of(netns: Path) -> list[int]:
+    return [int(name) for name in os.listdir("/proc") if name.isdigit() and _is_nat_of(int(name), netns)]
 
 
 def _setns(fd: int) -> None:
