@@ -819,8 +819,10 @@ def _find_ns_pid(pgid: int, ns_pid: int) -> int | None:
 
 def _running(inst: _Instance) -> bool:
     """Whether the sandbox, or once started its Jupyter, is still running (and is really ours)."""
-    if inst.popen is not None:
-        inst.popen.poll()  # reap the outer bwrap if it ended
+    if inst.popen is not None and inst.popen.poll() is None and not inst.main_pid:
+        # Our own child, still starting: never judge it by its command line, which reads empty while the
+        # launcher execs nsenter and bwrap (the race that made failed scripts look like "no output").
+        return True
     if inst.main_pid:
         return _is_live(inst.main_pid) and _ours(inst.main_pid, inst.paths)
     # While starting, any live process of the sandbox's group will do: the outer bwrap may be gone
