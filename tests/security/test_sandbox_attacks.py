@@ -443,6 +443,16 @@ def test_a_runaway_log_fails_its_instance_not_the_host(server):
     assert "OnStart.log grew past 100 MiB" in described["FailureReason"], described["FailureReason"]
 
 
+def test_names_too_long_for_one_dns_label_keep_hosts_of_their_own(server):
+    names = ["n" * 55 + "-first", "n" * 55 + "-other"]
+    for name in names:
+        launch(server, name, f"#!/bin/bash\necho {name} > /home/ec2-user/SageMaker/me\n")
+    for name in names:
+        session = notebook(server, name)
+        assert len(session.origin.split("//", 1)[1].split(".", 1)[0]) == 63
+        assert session.run("print(open('/home/ec2-user/SageMaker/me').read().strip())").strip() == name
+
+
 # --- leaving nothing behind ---------------------------------------------------------------------------
 
 

@@ -6,9 +6,11 @@ import pytest
 
 from selfmaker.services.sagemaker.notebook_hosts import (
     NotebookHost,
+    host_label,
     notebook_netloc,
     notebook_origin,
     parse_notebook_host,
+    shortened_prefix,
     valid_domain,
 )
 
@@ -50,3 +52,15 @@ def test_domains():
     assert valid_domain("localhost") and valid_domain("nb.example.edu") and valid_domain("a-1.b")
     assert not valid_domain("") and not valid_domain("-x.example") and not valid_domain("x..y")
     assert not valid_domain("x_y.example") and not valid_domain("https://x.example")
+
+
+def test_long_names_fit_one_dns_label_and_stay_apart():
+    first, second = "a" * 60 + "-one", "a" * 60 + "-two"
+    hosts = [notebook_netloc("http://127.0.0.1:8080", name, ACCOUNT, "us-east-1", "localhost") for name in
+             (first, second)]
+    labels = [host.split(".", 1)[0] for host in hosts]
+    assert all(len(label) == 63 for label in labels) and labels[0] != labels[1]
+    parsed = parse_notebook_host(hosts[0], "localhost")
+    assert parsed is not None and shortened_prefix(parsed.name) == first[:41]
+    assert host_label(first, ACCOUNT) == labels[0]
+    assert shortened_prefix("fastai") is None and host_label("fastai", ACCOUNT) == "fastai-123456789012"

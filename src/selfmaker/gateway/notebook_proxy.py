@@ -30,7 +30,7 @@ from selfmaker.config import Settings
 from selfmaker.domain import notebook_states as st
 from selfmaker.runtime.base import Endpoint
 from selfmaker.runtime.jupyter import SECRET_HEADER, secret_headers
-from selfmaker.services.sagemaker.notebook_hosts import parse_notebook_host
+from selfmaker.services.sagemaker.notebook_hosts import host_label, parse_notebook_host, shortened_prefix
 from selfmaker.services.sagemaker.orchestrator import NotebookOrchestrator
 from selfmaker.store.tables import notebook_instances, notebook_sessions, notebook_tokens
 
@@ -109,14 +109,18 @@ class NotebookProxy:
         target = parse_notebook_host(conn.headers.get("host", ""), self.settings.notebook_domain)
         if target is None:
             return None
+        here = (notebook_instances.c.account_id == target.account_id, notebook_instances.c.region == target.region)
         with self.engine.connect() as db:
-            return db.execute(
-                select(notebook_instances).where(
-                    notebook_instances.c.account_id == target.account_id,
-                    notebook_instances.c.region == target.region,
-                    func.lower(notebook_instances.c.name) == target.name,
-                )
+            found = db.execute(
+                select(notebook_instances).where(*here, func.lower(notebook_instances.c.name) == target.name)
             ).first()
+            prefix = shortened_prefix(target.name) if found is None else None
+            if prefix is not None:  # a name too long for one DNS label: find the one whose label this is
+                label = f"{target.name}-{target.account_id}"
+                candidates = db.execute(select(notebook_instances).where(
+                    *here, func.lower(notebook_instances.c.name).startswith(prefix, autoescape=True))).all()
+                found = next((row for row in candidates if host_label(row.name, row.account_id) == label), None)
+        return found
 
     def _authorized(self, instance, cookies: dict[str, str]) -> tuple[object | None, str | None]:
         """(instance, None) when the caller holds a live session for it, else (None, why)."""

@@ -7,6 +7,7 @@ lowercase; instance names match them case-insensitively.
 
 from __future__ import annotations
 
+import hashlib
 import re
 from dataclasses import dataclass
 from urllib.parse import urlsplit
@@ -14,6 +15,9 @@ from urllib.parse import urlsplit
 _NAME = re.compile(r"[a-z0-9](-*[a-z0-9])*")
 _ACCOUNT = re.compile(r"\d{12}")
 _REGION = re.compile(r"[a-z0-9]+(-[a-z0-9]+)*")
+_LABEL_MAX = 63  # a DNS label's longest
+_DIGEST = 8
+_SHORT_PREFIX = _LABEL_MAX - _DIGEST - 2 - 12  # "<prefix>-<digest>-<account>"
 _DOMAIN = re.compile(r"([a-z0-9]([a-z0-9-]*[a-z0-9])?\.)*[a-z0-9]([a-z0-9-]*[a-z0-9])?")
 
 
@@ -28,8 +32,27 @@ def valid_domain(domain: str) -> bool:
     return bool(_DOMAIN.fullmatch(domain))
 
 
+def host_label(name: str, account_id: str) -> str:
+    """``<name>-<account>``; for names too long for one DNS label (63), the name's first characters and a
+    digest of it, so that every instance keeps a host of its own behind wildcard DNS."""
+    name = name.lower()
+    label = f"{name}-{account_id}"
+    if len(label) <= _LABEL_MAX:
+        return label
+    digest = hashlib.sha256(name.encode()).hexdigest()[:_DIGEST]
+    return f"{name[:_SHORT_PREFIX]}-{digest}-{account_id}"
+
+
+def shortened_prefix(label_name: str) -> str | None:
+    """The name prefix a shortened label's name part stands for (None when it is a plain name)."""
+    head, _, digest = label_name.rpartition("-")
+    if len(head) == _SHORT_PREFIX and len(digest) == _DIGEST and all(c in "0123456789abcdef" for c in digest):
+        return head
+    return None
+
+
 def notebook_host(name: str, account_id: str, region: str, domain: str) -> str:
-    return f"{name.lower()}-{account_id}.notebook.{region}.{domain}"
+    return f"{host_label(name, account_id)}.notebook.{region}.{domain}"
 
 
 def notebook_netloc(endpoint_url: str, name: str, account_id: str, region: str, domain: str) -> str:
