@@ -222,11 +222,15 @@ class LocalRuntime:
         inst = _Instance(paths, 0, token, spec=spec, sink=log_sink, volume_dir=str(spec.volume_dir))
         self._instances[spec.instance_id] = inst
         try:
-            scripts = await asyncio.to_thread(self._prepare, spec, paths)
-            if self.networks is not None:
-                inst.nat_pid = await asyncio.to_thread(
-                    self.networks.create, spec.instance_id, spec.internet, paths.run / "network.log")
-                inst.servers = await self.networks.serve(spec.instance_id, spec.services)
+            paths.run.mkdir(parents=True, exist_ok=True, mode=0o700)
+            prepared = asyncio.create_task(asyncio.to_thread(self._prepare, spec, paths))
+            try:  # disks and network are independent: made side by side, as start speed matters
+                if self.networks is not None:
+                    inst.nat_pid = await asyncio.to_thread(
+                        self.networks.create, spec.instance_id, spec.internet, paths.run / "network.log")
+                    inst.servers = await self.networks.serve(spec.instance_id, spec.services)
+            finally:
+                scripts = await prepared
             await asyncio.to_thread(self._launch, spec, inst)
             for reboots in range(MAX_REBOOTS + 1):
                 try:
