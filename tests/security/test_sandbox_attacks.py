@@ -456,6 +456,40 @@ def test_names_too_long_for_one_dns_label_keep_hosts_of_their_own(server):
         assert session.run("print(open('/home/ec2-user/SageMaker/me').read().strip())").strip() == name
 
 
+IMPOSTOR = r'''
+import glob, os, socket, subprocess, sys
+path = glob.glob('/tmp/selfmaker-*/*/jupyter.sock')[0]
+server = """
+import os, socket, sys
+path = sys.argv[1]
+os.unlink(path)
+s = socket.socket(socket.AF_UNIX); s.bind(path); s.listen(8)
+while True:
+    c, _ = s.accept(); c.recv(65536)
+    c.sendall(b"HTTP/1.1 200 OK\\r\\nSet-Cookie: tossed=1; Domain=localhost; Path=/\\r\\n"
+              b"Content-Length: 8\\r\\nConnection: close\\r\\n\\r\\nimpostor"); c.close()
+"""
+subprocess.Popen([sys.executable, '-c', server, path], start_new_session=True)
+print('replaced', path)
+'''
+
+
+def test_a_server_put_in_jupyters_place_cannot_set_cookies_for_other_hosts(server):
+    launch(server, "impostor")
+    session = notebook(server, "impostor")
+    assert "replaced" in session.run(IMPOSTOR)
+    time.sleep(6)  # the gateway's kept-alive connection to the real Jupyter expires; a new one meets the impostor
+    deadline = time.time() + 20
+    while time.time() < deadline:
+        reply = session.get("anything")
+        if reply.text == "impostor":
+            break
+        time.sleep(1)
+    assert reply.text == "impostor"  # what root inside runs answers its own host...
+    cookies = reply.headers.get_list("set-cookie")
+    assert cookies and all("domain" not in cookie.lower() for cookie in cookies), cookies  # ...and only it
+
+
 # --- leaving nothing behind ---------------------------------------------------------------------------
 
 

@@ -179,7 +179,7 @@ class NotebookProxy:
         )
         # Raw pairs, not a dict: Jupyter sends several Set-Cookie headers.
         response.raw_headers = [
-            (k.lower().encode("latin-1"), v.encode("latin-1"))
+            (k.lower().encode("latin-1"), (_host_only(v) if k.lower() == "set-cookie" else v).encode("latin-1"))
             for k, v in reply.headers.multi_items()
             if k.lower() not in _HOP_HEADERS or k.lower() == "content-length"
         ]
@@ -252,6 +252,12 @@ async def _pump(ws: WebSocket, upstream) -> None:
     for task in pending:
         task.cancel()
     await asyncio.gather(*pending, return_exceptions=True)
+
+
+def _host_only(set_cookie: str) -> str:
+    """A cookie from Jupyter without its Domain attribute: root inside an instance runs what answers there,
+    and must not set cookies for the parent domain, where the console or other notebooks would get them."""
+    return ";".join(part for part in set_cookie.split(";") if part.strip().lower().split("=", 1)[0] != "domain")
 
 
 def _forbidden(message: str | None) -> Response:
