@@ -606,16 +606,22 @@ class LocalRuntime:
         if spec is None:
             return
         log.info("%s asked for a reboot", spec.name)
-        await self._relaunch(spec, inst)
-        try:
-            await self._wait_ready(spec, inst)
-        except (Reboot, LifecycleFailure, UnsafeFile) as failure:
-            reason = failure.reason if isinstance(failure, LifecycleFailure) else str(failure) or "rebooted again"
-            if spec.on_failure is not None:
-                await spec.on_failure(reason)
+        for _ in range(MAX_REBOOTS):
+            await self._relaunch(spec, inst)
+            try:
+                await self._wait_ready(spec, inst)
+            except Reboot:
+                continue
+            except (LifecycleFailure, UnsafeFile) as failure:
+                reason = failure.reason if isinstance(failure, LifecycleFailure) else _unsafe_reason(spec, failure)
+                break
+            inst.main_pid = _find_ns_pid(inst.pid, 2)
+            self._save(inst)
             return
-        inst.main_pid = _find_ns_pid(inst.pid, 2)
-        self._save(inst)
+        else:
+            reason = f"Notebook Instance '{spec.arn}' failed: it rebooted {MAX_REBOOTS} times in a row."
+        if spec.on_failure is not None:
+            await spec.on_failure(reason)
 
     async def _fail_running(self, inst: _Instance, unsafe: UnsafeFile) -> None:
         spec = inst.spec
