@@ -97,7 +97,7 @@ class ApiHandler:
             if body is None:
                 raise ServiceError("RequestEntityTooLarge", "Request body is larger than 16 MiB.", 413)
             signed = sigv4.read_signature(headers, query)
-            call = self._route(signed.service, headers, query, body)
+            call = self._route(signed, headers, query, body)
             if call.service != signed.service:
                 raise sigv4.AuthError(
                     "signature", f"Credential should be scoped to correct service: '{call.service}'."
@@ -123,7 +123,8 @@ class ApiHandler:
                                500, sender_fault=False)
             return self._error(call, err, headers, request_id)
 
-    def _route(self, signed_service: str, headers: dict[str, str], query: dict[str, str], body: bytes) -> _Call:
+    def _route(self, signed: sigv4.SignedRequest, headers: dict[str, str], query: dict[str, str], body: bytes) -> _Call:
+        signed_service = signed.service
         target = headers.get("x-amz-target")
         if target:
             prefix, _, operation = target.partition(".")
@@ -132,7 +133,8 @@ class ApiHandler:
                 raise ServiceError("UnknownOperationException", f"Unknown target '{target}'.")
             return _Call(service, operation, "json")
         params = dict(query)
-        if headers.get("content-type", "").startswith(_FORM):
+        # A presigned request's parameters are its signed query string's alone (a body on it is refused).
+        if headers.get("content-type", "").startswith(_FORM) and not signed.presigned:
             try:
                 params.update(parse_qsl(body.decode(), keep_blank_values=True))
             except UnicodeDecodeError:

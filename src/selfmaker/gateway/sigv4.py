@@ -11,13 +11,16 @@ import hmac
 import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from functools import lru_cache
+from functools import cache, lru_cache
 from urllib.parse import quote, unquote
+
+from botocore.loaders import Loader
 
 from selfmaker.services.base import ServiceError
 
 ALGORITHM = "AWS4-HMAC-SHA256"
 UNSIGNED_PAYLOAD = "UNSIGNED-PAYLOAD"
+MAX_EXPIRES = 604800  # seconds: a presigned URL lives at most a week, as on AWS
 _MISMATCH = (
     "The request signature we calculated does not match the signature you provided. Check your AWS "
     "Secret Access Key and signing method. Consult the service documentation for details."
@@ -34,6 +37,7 @@ class AuthError(ServiceError):
         "unknown-key": ("UnrecognizedClientException", 400, "InvalidClientTokenId", 403),
         "signature": ("InvalidSignatureException", 400, "SignatureDoesNotMatch", 403),
         "expired-token": ("ExpiredTokenException", 400, "ExpiredToken", 403),
+        "query-parameters": ("AuthorizationQueryParametersError", 400, "AuthorizationQueryParametersError", 400),
     }
 
     def __init__(self, kind: str, message: str):
@@ -94,10 +98,15 @@ def read_signature(headers: dict[str, str], query: dict[str, str]) -> SignedRequ
         if query.get("X-Amz-Algorithm") != ALGORITHM:
             raise AuthError("incomplete", f"X-Amz-Algorithm must be {ALGORITHM}.")
         akid, date, region, service = _split_scope(query.get("X-Amz-Credential", ""))
-        try:
-            expires = int(query.get("X-Amz-Expires", "900"))
-        except ValueError:
-            raise AuthError("incomplete", "X-Amz-Expires must be a number of seconds.") from None
+        expires_text = query.get("X-Amz-Expires", "900")
+        if not expires_text.isdigit() or len(expires_text) > 7:
+            raise AuthError("query-parameters", "X-Amz-Expires should be a number")
+        expires = int(expires_text)
+        if expires < 1:
+            raise AuthError("query-parameters", "X-Amz-Expires must be non-negative")
+        if expires > MAX_EXPIRES:
+            raise AuthError("query-parameters",
+                            f"X-Amz-Expires must be less than a week (in seconds) that is {MAX_EXPIRES}")
         return SignedRequest(
             akid, date, region, service, query.get("X-Amz-Date", ""),
             tuple(query.get("X-Amz-SignedHeaders", "host").split(";")), query["X-Amz-Signature"],
@@ -131,6 +140,13 @@ def _canonical_path(raw_path: str) -> str:
     return quote(raw_path or "/", safe="/~")
 
 
+@cache
+def known_regions() -> frozenset[str]:
+    """Every region of every AWS partition, as botocore knows them: the regions this server serves."""
+    return frozenset(region for partition in Loader().load_data("endpoints")["partitions"]
+                     for region in partition["regions"])
+
+
 @lru_cache(maxsize=1024)
 def _signing_key(secret: str, date: str, region: str, service: str) -> bytes:
     key = hmac.new(f"AWS4{secret}".encode(), date.encode(), hashlib.sha256).digest()
@@ -154,6 +170,8 @@ def check_freshness(signed: SignedRequest, skew: float, now: float | None = None
     now = time.time() if now is None else now
     moment = _parse_amz_date(signed.amz_date)
     if signed.presigned:
+        if moment > now + skew:  # dated ahead: it would be valid for longer than it says
+            raise AuthError("signature", "Request is not yet valid")
         if now > moment + (signed.expires or 0):
             raise AuthError(
                 "signature",
@@ -184,7 +202,15 @@ def verify(
     headers: dict[str, str],
     body: bytes,
 ) -> None:
-    """Raise AuthError unless ``signed.signature`` is what ``secret`` makes of this request."""
+    """Raise AuthError unless ``signed.signature`` is what ``secret`` makes of this request.
+
+    The payload's hash is always computed from the body that came: a signed ``x-amz-content-sha256`` is
+    checked against it, never trusted in its place. A presigned request carries everything in its signed
+    query string, so it may have no body."""
+    if "host" not in signed.signed_headers:
+        raise AuthError("incomplete", "'Host' or ':authority' must be a 'SignedHeader' in the AWS Authorization.")
+    if signed.region not in known_regions():
+        raise AuthError("signature", f"Credential should be scoped to a valid region, not '{signed.region}'.")
     if not signed.amz_date.startswith(signed.date):
         raise AuthError(
             "signature",
@@ -196,9 +222,16 @@ def verify(
         if value is None:
             raise AuthError("signature", _MISMATCH)
         canonical_headers.append(f"{name}:{' '.join(value.split())}\n")
-    payload_hashes = [headers.get("x-amz-content-sha256") or hashlib.sha256(body).hexdigest()]
+    body_hash = hashlib.sha256(body).hexdigest()
+    claimed = headers.get("x-amz-content-sha256")
+    if claimed is not None and claimed not in (body_hash, UNSIGNED_PAYLOAD):
+        raise AuthError("signature", "The provided 'x-amz-content-sha256' header does not match what was computed.")
+    payload_hashes = [body_hash]
     if signed.presigned:
-        payload_hashes.append(UNSIGNED_PAYLOAD)  # what S3-style presigners put in place of the body's hash
+        if body:
+            raise AuthError("signature", "A presigned request takes its parameters from its signed query string "
+                                         "alone; this one has a body. Send it without one.")
+        payload_hashes.append(UNSIGNED_PAYLOAD)  # what botocore's presigner puts in place of the body's hash
     head = "\n".join(
         (
             method,
