@@ -20,7 +20,8 @@ from selfmaker.services.iam.directory import Directory, Principal
 from selfmaker.services.iam.password_policy import account_password_policy
 from selfmaker.services.sts.sessions import trust
 
-ALWAYS_ALLOWED = frozenset({"sts:GetCallerIdentity"})
+ALWAYS_ALLOWED = frozenset({"sts:GetCallerIdentity", "sts:GetSessionToken"})  # as on AWS: no permission needed
+_USER_SESSION_STS = frozenset({"AssumeRole", "GetCallerIdentity", "GetSessionToken"})  # the last refuses itself
 # IAM operations that, without a UserName, act on the calling user (ChangePassword always does).
 _SELF_OPERATIONS = frozenset({
     "GetUser", "CreateAccessKey", "ListAccessKeys", "UpdateAccessKey", "DeleteAccessKey", "ChangePassword",
@@ -67,6 +68,11 @@ class Authorizer:
         self.directory = directory
 
     def __call__(self, ctx: RequestContext, service: str, operation: str, params: dict) -> None:
+        if service in ("iam", "sts") and self._user_session(ctx) and operation not in _USER_SESSION_STS:
+            # GetSessionToken's credentials, as on AWS: no IAM without MFA (which Selfmaker does not offer),
+            # and of STS only AssumeRole and GetCallerIdentity.
+            raise ServiceError("AccessDenied", f"User: {ctx.principal_arn} is not authorized to perform: "
+                               f"{service}:{operation} with session credentials from GetSessionToken", 403)
         if ctx.principal_arn.endswith(":root"):
             return
         action = f"{service}:{operation}"
@@ -78,6 +84,12 @@ class Authorizer:
         if service == "sagemaker" and "RoleArn" in params:
             # Handing a role to SageMaker takes iam:PassRole on it, as on AWS.
             self._check(ctx, principal, service, "iam:PassRole", params["RoleArn"])
+
+    def _user_session(self, ctx: RequestContext) -> bool:
+        """Whether the caller uses a user's (or root's) temporary credentials, not a role session's."""
+        if not ctx.access_key_id.startswith("ASIA"):
+            return False
+        return self.directory.principal(ctx.access_key_id, ctx.principal_arn, ctx.account_id).kind in ("user", "root")
 
     def _check(self, ctx: RequestContext, principal: Principal, service: str, action: str, resource: str) -> None:
         context = {**principal.context, "aws:requestedregion": ctx.region}
