@@ -5,7 +5,9 @@ from __future__ import annotations
 import json
 import re
 import subprocess
+import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 
 import httpx
 import pytest
@@ -81,7 +83,7 @@ def test_repeated_failures_lock_the_user_out_even_with_the_right_password(consol
     iam.create_user(UserName="guesser")
     iam.create_login_profile(UserName="guesser", Password="guesser-password-1")
     with httpx.Client(base_url=console_server.endpoint_url) as client:
-        for _ in range(6):
+        for _ in range(5):
             assert sign_in(client, user="guesser", password="wrong-guess-000").status_code == 401
         locked = sign_in(client, user="guesser", password="guesser-password-1")
         assert locked.status_code == 429
@@ -90,6 +92,35 @@ def test_repeated_failures_lock_the_user_out_even_with_the_right_password(consol
         assert "selfmaker-console" not in client.cookies
         # Another user of the same account is not locked out by someone guessing at "guesser".
         assert sign_in(client).status_code == 303
+
+
+def test_parallel_guesses_cannot_race_past_the_lock_out(console_server):
+    iam = console_server.client("iam")
+    iam.create_user(UserName="racer")
+    iam.create_login_profile(UserName="racer", Password="racer-password-1")
+    clients = [httpx.Client(base_url=console_server.endpoint_url, timeout=60) for _ in range(30)]
+    try:
+        forms = [csrf_field(client.get("/signin").text) for client in clients]  # each its own CSRF cookie
+        start = threading.Barrier(len(clients))
+
+        def guess(index: int) -> int:
+            start.wait()
+            return clients[index].post("/signin", data={
+                "csrf_token": forms[index], "account": "123456789012", "user": "racer",
+                "password": f"wrong-guess-{index:03}", "next": "/console/"}).status_code
+
+        with ThreadPoolExecutor(len(clients)) as pool:
+            statuses = list(pool.map(guess, range(len(clients))))
+    finally:
+        for client in clients:
+            client.close()
+    assert set(statuses) <= {401, 429}
+    assert 1 <= statuses.count(401) <= 5, statuses  # at most five passwords were checked at all
+    assert statuses.count(429) >= 25
+    with httpx.Client(base_url=console_server.endpoint_url) as client:
+        locked = sign_in(client, user="racer", password="racer-password-1")
+        assert locked.status_code == 429
+        assert "selfmaker-console" not in client.cookies
 
 
 def test_iam_user_sees_what_its_policies_allow(console_server):

@@ -6,16 +6,24 @@ resources case-sensitively, both with ``*`` and ``?`` wildcards; condition keys 
 Resources may use policy variables (``arn:aws:iam::*:user/${aws:username}``), filled in per request.
 A statement with a condition operator we do not know never matches (for an Allow that errs towards
 denying; for a Deny towards allowing, which is why the set below covers what policies commonly use).
+Wildcards are matched by ``selfmaker.patterns``, which never backtracks; a text too long to match in
+budget makes its statement deny-safe (an Allow does not apply, a Deny does) and is logged.
 """
 
 from __future__ import annotations
 
 import json
+import logging
 import re
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import Literal
+
+from selfmaker import bounded_json
+from selfmaker.patterns import Glob, PatternBudgetError, Token, compile_glob, glob_tokens
+
+log = logging.getLogger(__name__)
 
 VERSIONS = ("2012-10-17", "2008-10-17")
 _STATEMENT_KEYS = {"Sid", "Effect", "Action", "NotAction", "Resource", "NotResource", "Condition", "Principal"}
@@ -37,7 +45,7 @@ class PolicyError(ValueError):
 def parse(text: str, trust: bool = False) -> dict:
     """The document as JSON, checked as IAM checks identity policies (or, with ``trust``, trust policies)."""
     try:
-        document = json.loads(text)
+        document = bounded_json.loads(text)  # JSONLimitError (too deep, huge numbers) is a ValueError too
     except (ValueError, TypeError):
         raise PolicyError(_SYNTAX) from None
     if not isinstance(document, dict) or not set(document) <= {"Version", "Id", "Statement"}:
@@ -124,23 +132,19 @@ def _check_condition(condition) -> None:
 # --- compiled form ---------------------------------------------------------------------------------
 
 
-def _glob(pattern: str) -> str:
-    """An IAM pattern as a regex: ``*`` is any run of characters, ``?`` any one."""
-    return "".join(".*" if c == "*" else "." if c == "?" else re.escape(c) for c in pattern)
+@dataclass(frozen=True)
+class Wildcards:
+    """Any of several IAM patterns (``*`` any run of characters, ``?`` any one)."""
 
+    globs: tuple[Glob, ...]
 
-_NOTHING = re.compile("(?!)")
+    def matches(self, text: str) -> bool:
+        return any(glob.matches(text) for glob in self.globs)
 
 
 @lru_cache(maxsize=4096)
-def _any_of(regexes: tuple[str, ...], ignore_case: bool) -> re.Pattern:
-    if not regexes:
-        return _NOTHING
-    return re.compile("(?:" + "|".join(regexes) + ")", re.DOTALL | (re.IGNORECASE if ignore_case else 0))
-
-
-def _wildcards(patterns: tuple[str, ...], ignore_case: bool) -> re.Pattern:
-    return _any_of(tuple(_glob(p) for p in patterns), ignore_case)
+def _wildcards(patterns: tuple[str, ...], ignore_case: bool) -> Wildcards:
+    return Wildcards(tuple(compile_glob(pattern, ignore_case) for pattern in patterns))
 
 
 def _listed(value) -> tuple[str, ...]:
@@ -150,12 +154,13 @@ def _listed(value) -> tuple[str, ...]:
 _VARIABLE = re.compile(r"\$\{([^}]*)\}")
 
 
-def _with_variables(pattern: str, context: Mapping[str, str]) -> str | None:
-    """A Resource pattern with its policy variables (``${aws:username}``) filled in from the request, as a
-    regex; None when a variable has no value (the pattern then matches nothing, as in IAM)."""
-    parts, start = [], 0
+def _with_variables(pattern: str, context: Mapping[str, str]) -> Glob | None:
+    """A Resource pattern with its policy variables (``${aws:username}``) filled in from the request, as
+    literal text; None when a variable has no value (the pattern then matches nothing, as in IAM)."""
+    tokens: list[Token] = []
+    start = 0
     for match in _VARIABLE.finditer(pattern):
-        parts.append(_glob(pattern[start:match.start()]))
+        tokens.extend(glob_tokens(pattern[start:match.start()]))
         inner = match.group(1).strip()
         if inner in ("*", "?", "$"):
             value = inner  # ${*} is a literal asterisk
@@ -166,10 +171,10 @@ def _with_variables(pattern: str, context: Mapping[str, str]) -> str | None:
                 value = default.strip().strip("'")
             if value is None:
                 return None
-        parts.append(re.escape(value))
+        tokens.append(value)
         start = match.end()
-    parts.append(_glob(pattern[start:]))
-    return "".join(parts)
+    tokens.extend(glob_tokens(pattern[start:]))
+    return Glob(tokens)
 
 
 # A condition test: (request's value or None when the key is absent, the policy's values) -> bool.
@@ -188,7 +193,7 @@ def _equals(ignore_case: bool) -> Test:
 
 
 def _like(actual: str | None, wanted: tuple[str, ...]) -> bool:
-    return actual is not None and _wildcards(wanted, False).fullmatch(actual) is not None
+    return actual is not None and _wildcards(wanted, False).matches(actual)
 
 
 def _bool(actual: str | None, wanted: tuple[str, ...]) -> bool:
@@ -238,9 +243,9 @@ class Condition:
 @dataclass(frozen=True)
 class Statement:
     allow: bool
-    actions: re.Pattern
+    actions: Wildcards
     not_action: bool
-    resources: re.Pattern | None  # None in trust policies
+    resources: Wildcards | None  # None in trust policies
     not_resource: bool
     # Resource patterns with policy variables, filled in per request (None: there are none).
     variable_resources: tuple[str, ...] | None
@@ -250,13 +255,22 @@ class Statement:
     def applies(self, action: str, resource: str | None, context: Mapping[str, str]) -> bool:
         if self.conditions is None:
             return False
-        if (self.actions.fullmatch(action) is None) != self.not_action:
+        try:
+            return self._applies(action, resource, context)
+        except PatternBudgetError as err:
+            # Deny-safe: a statement we cannot evaluate in budget never grants, and never lifts a Deny.
+            log.warning("IAM statement (%s) not evaluated in budget for %.200s on %.200s: %s",
+                        "Allow" if self.allow else "Deny", action, resource, err)
+            return not self.allow
+
+    def _applies(self, action: str, resource: str | None, context: Mapping[str, str]) -> bool:
+        if self.actions.matches(action) == self.not_action:
             return False
         resources = self.resources
         if self.variable_resources is not None:
             filled = (_with_variables(pattern, context) for pattern in self.variable_resources)
-            resources = _any_of(tuple(regex for regex in filled if regex is not None), False)
-        if resources is not None and (resources.fullmatch(resource or "") is None) != self.not_resource:
+            resources = Wildcards(tuple(glob for glob in filled if glob is not None))
+        if resources is not None and resources.matches(resource or "") == self.not_resource:
             return False
         return all(condition.holds(context) for condition in self.conditions)
 

@@ -117,8 +117,15 @@ class ApiHandler:
             return query_protocol.serialize(operation, result, request_id)
         except ServiceError as err:
             return self._error(call, err, headers, request_id)
+        except RecursionError:
+            # Whatever walked it, a value nested past the interpreter's limit is the client's doing: answer
+            # as the service answers an invalid value (the parsers refuse most such input earlier, by name).
+            log.warning("request %s (%s) nested too deeply", request_id, _operation_name(call))
+            code = _VALIDATION_CODES.get(call.service, "ValidationError") if call else "ValidationError"
+            err = ServiceError(code, "A value in the request is nested too deeply.")
+            return self._error(call, err, headers, request_id)
         except Exception:
-            log.exception("request %s failed", request_id)
+            log.exception("request %s (%s) failed", request_id, _operation_name(call))
             err = ServiceError("InternalFailure", "The request processing has failed because of an unknown error.",
                                500, sender_fault=False)
             return self._error(call, err, headers, request_id)
@@ -135,10 +142,7 @@ class ApiHandler:
         params = dict(query)
         # A presigned request's parameters are its signed query string's alone (a body on it is refused).
         if headers.get("content-type", "").startswith(_FORM) and not signed.presigned:
-            try:
-                params.update(parse_qsl(body.decode(), keep_blank_values=True))
-            except UnicodeDecodeError:
-                raise ServiceError("MalformedQueryString", "The request body is not valid UTF-8.") from None
+            params.update(query_protocol.read_form(body))
         for key in [k for k in params if k.startswith("X-Amz-")]:
             del params[key]
         action = params.pop("Action", None)
@@ -202,6 +206,10 @@ class ApiHandler:
             err = err.for_query()
         namespace = service_model(call.service).metadata.get("xmlNamespace", "") if call else ""
         return query_protocol.error(err, request_id, namespace)
+
+
+def _operation_name(call: _Call | None) -> str:
+    return f"{call.service} {call.operation}" if call else "not routed"
 
 
 def _unknown_operation(call: _Call) -> ServiceError:

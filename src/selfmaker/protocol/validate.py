@@ -42,8 +42,12 @@ def validate(shape: StructureShape | None, params: dict, code: str = "Validation
         raise ServiceError(code, f"{count} validation {noun} detected: " + "; ".join(problems))
 
 
+_SHOWN = 256  # characters of a value that a message repeats: an oversized one is cut, not echoed whole
+
+
 def _fail(problems: list[str], value, path: str, constraint: str) -> None:
-    shown = "null" if value is None else f"'{value}'"
+    text = str(value)
+    shown = "null" if value is None else f"'{text}'" if len(text) <= _SHOWN else f"'{text[:_SHOWN]}…'"
     problems.append(f"Value {shown} at '{path}' failed to satisfy constraint: {constraint}")
 
 
@@ -57,6 +61,9 @@ def _check_structure(shape: StructureShape, value: dict, prefix: str, problems: 
 
 
 def _check(shape: Shape, value, path: str, problems: list[str]) -> None:
+    if value is None:  # a map entry with a key and no value (Query: Attributes.entry.1.key alone)
+        _fail(problems, None, path, "Member must not be null")
+        return
     meta = shape.metadata
     kind = shape.type_name
     if kind == "structure":
@@ -74,7 +81,8 @@ def _check(shape: Shape, value, path: str, problems: list[str]) -> None:
             _check(shape.value, item, f"{path}.{key}.value", problems)
         return
     if kind == "string":
-        _check_size(meta, len(value), value, path, problems)
+        if not _check_size(meta, len(value), value, path, problems):
+            return  # the pattern is not run over a value already too long: its time grows with the length
         enum = meta.get("enum")
         if enum and value not in enum:
             _fail(problems, value, path, f"Member must satisfy enum value set: [{', '.join(enum)}]")
@@ -90,8 +98,11 @@ def _check(shape: Shape, value, path: str, problems: list[str]) -> None:
             _fail(problems, value, path, f"Member must have value less than or equal to {meta['max']}")
 
 
-def _check_size(meta: dict, size: int, value, path: str, problems: list[str]) -> None:
+def _check_size(meta: dict, size: int, value, path: str, problems: list[str]) -> bool:
+    """Whether ``size`` is within the shape's bounds (a problem is noted for each bound broken)."""
     if "min" in meta and size < meta["min"]:
         _fail(problems, value, path, f"Member must have length greater than or equal to {meta['min']}")
     if "max" in meta and size > meta["max"]:
         _fail(problems, value, path, f"Member must have length less than or equal to {meta['max']}")
+        return False
+    return True

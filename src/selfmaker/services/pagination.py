@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import json
 
+from selfmaker import bounded_json
 from selfmaker.services.base import ServiceError
 
 
@@ -12,7 +13,7 @@ def page(items: list, max_results: int | None, next_token: str | None, default: 
     start = 0
     if next_token:
         try:
-            start = json.loads(base64.urlsafe_b64decode(next_token.encode()))["offset"]
+            start = bounded_json.loads(base64.urlsafe_b64decode(next_token.encode()))["offset"]
             if not isinstance(start, int) or start < 0:
                 raise ValueError
         except (ValueError, KeyError, TypeError):

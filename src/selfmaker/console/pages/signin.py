@@ -50,7 +50,8 @@ def routes(console: Console, engine: Engine) -> list:
         user = str(form.get("user", "")).strip()
         password = str(form.get("password", ""))
         key = f"{account}/{(user or 'root').lower()}"
-        wait = lockout.wait_left(key)
+        # Counted before the password is checked, in one store transaction: parallel guesses cannot all pass.
+        wait = lockout.attempt(key)
         if wait > 0:
             return await signin_form(view, view.t(
                 "Too many failed sign-in attempts. Try again in %(seconds)d seconds.", seconds=int(wait) + 1), 429)
@@ -61,8 +62,7 @@ def routes(console: Console, engine: Engine) -> list:
         else:
             found = await asyncio.to_thread(check_console_password, engine, account, user, password)
             principal = (found.arn, found.name, found.password_reset_required) if found else None
-        if principal is None:
-            lockout.failed(key)
+        if principal is None:  # already counted
             return await signin_form(view, view.t("Your account, user name or password is incorrect."), 401)
         lockout.succeeded(key)
         arn, name, reset_required = principal

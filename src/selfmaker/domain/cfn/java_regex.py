@@ -9,13 +9,18 @@ What differs and is handled here:
 - named groups ``(?<n>…)`` and ``\\k<n>``; inline flags in mid-pattern (``a(?i)b``), scoped to the rest of
   their group as in Java.
 Possessive quantifiers and atomic groups need no translation (Python 3.11 has them).
+
+Patterns come from templates, so they are compiled and matched through ``selfmaker.patterns``: bounded in
+size, and in time per match (``PatternBudgetError`` when over).
 """
 
 from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
-from functools import cache
+from functools import lru_cache
+
+from selfmaker.patterns import Budget, PatternError, Regex, check_size, compile_regex
 
 
 class JavaRegexError(ValueError):
@@ -345,15 +350,18 @@ def _dotall_after(flags: str, current: bool) -> bool:
     return True if "s" in on else current
 
 
-@cache
-def compile_java(pattern: str) -> re.Pattern:
-    """Compile a Java regex as Python; raises JavaRegexError for what cannot be translated."""
+@lru_cache(maxsize=512)
+def compile_java(pattern: str) -> Regex:
+    """Compile a Java regex as Python; raises JavaRegexError for what cannot be translated, PatternBudgetError
+    for a pattern too large to compile quickly."""
+    check_size(pattern)  # before translating: the translator recurses once per nested group
     try:
-        return re.compile(_Translator(pattern).translate())
-    except re.error as err:
+        return compile_regex(_Translator(pattern).translate())
+    except PatternError as err:
         raise JavaRegexError(str(err)) from None
 
 
-def full_match(pattern: str, value: str) -> bool:
-    """Java's ``String.matches``: the whole value must match."""
-    return compile_java(pattern).fullmatch(value) is not None
+def full_match(pattern: str, value: str, budget: Budget | None = None) -> bool:
+    """Java's ``String.matches``: the whole value must match. Raises PatternBudgetError when that takes too
+    long to tell (or ``budget`` is spent)."""
+    return compile_java(pattern).fullmatch(value, budget)

@@ -10,7 +10,12 @@ import json
 
 import yaml
 
+from selfmaker import bounded_json
 from selfmaker.domain.cfn.errors import TemplateError
+
+# Far deeper than any template needs, and shallow enough for everything that walks a template recursively
+# (YAML's composer, intrinsic functions) to stay within the interpreter's stack.
+MAX_DEPTH = bounded_json.MAX_DEPTH
 
 # Short-form tag → the long form's key.
 _TAGS = {
@@ -33,11 +38,21 @@ class MarkedList(list):
 class _Loader(yaml.SafeLoader):
     """SafeLoader, plus line marks and short-form tags; no aliases and no timestamps, as in CloudFormation."""
 
+    depth = 0  # collections open around the node being composed
+
     def compose_node(self, parent, index):
         if self.check_event(yaml.AliasEvent):
             event = self.peek_event()
             raise _not_well_formed("aliases (*name) are not supported in templates", event.start_mark)
-        return super().compose_node(parent, index)
+        if not self.check_event(yaml.SequenceStartEvent, yaml.MappingStartEvent):
+            return super().compose_node(parent, index)
+        if self.depth >= MAX_DEPTH:
+            raise _not_well_formed(f"nested deeper than {MAX_DEPTH} levels", self.peek_event().start_mark)
+        self.depth += 1
+        try:
+            return super().compose_node(parent, index)
+        finally:
+            self.depth -= 1
 
     def construct_mapping(self, node, deep=False):
         if not isinstance(node, yaml.MappingNode):
@@ -95,8 +110,16 @@ def _timestamp_as_text(loader: _Loader, node) -> str:
     return loader.construct_scalar(node)
 
 
+def _bounded_int(loader: _Loader, node) -> int:
+    # Python refuses to read an int of more than 4,300 digits (ValueError); refuse long ones first, by line.
+    if len(node.value) > bounded_json.MAX_NUMBER_LENGTH:
+        raise _not_well_formed(f"a number longer than {bounded_json.MAX_NUMBER_LENGTH} characters", node.start_mark)
+    return loader.construct_yaml_int(node)
+
+
 _Loader.add_multi_constructor("!", _short_form)
 _Loader.add_constructor("tag:yaml.org,2002:timestamp", _timestamp_as_text)
+_Loader.add_constructor("tag:yaml.org,2002:int", _bounded_int)
 _Loader.add_constructor("tag:yaml.org,2002:map", _Loader.construct_mapping)
 _Loader.add_constructor("tag:yaml.org,2002:seq", _Loader.construct_sequence)
 
@@ -110,9 +133,11 @@ def load(text: str) -> dict:
     """Parse a template body; anything but a mapping at the top is refused as AWS refuses it."""
     if text.lstrip().startswith("{"):
         try:
-            data = json.loads(text)
+            data = bounded_json.loads(text, MAX_DEPTH)
         except json.JSONDecodeError as err:
             raise TemplateError(f"JSON not well-formed. (line {err.lineno}, column {err.colno})") from None
+        except bounded_json.JSONLimitError as err:
+            raise TemplateError(f"JSON not well-formed: {err}") from None
     else:
         try:
             data = yaml.load(text, Loader=_Loader)  # noqa: S506 — _Loader is a SafeLoader

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 
 from selfmaker.domain.cfn.errors import TemplateError
 from selfmaker.domain.cfn.java_regex import JavaRegexError, compile_java, full_match
+from selfmaker.patterns import Budget, PatternBudgetError
 
 _PLAIN = {"String", "Number", "List<Number>", "CommaDelimitedList", "AWS::SSM::Parameter::Name"}
 # AWS-specific types: values are checked by AWS against the account's EC2/Route 53 resources; here they
@@ -67,19 +68,20 @@ class Parameter:
     def ref_value(self, raw: str) -> str | list[str]:
         return raw.split(",") if self.is_list else raw
 
-    def check(self, raw: str) -> None:
-        """Raise ValueError with AWS's message when ``raw`` breaks a constraint."""
+    def check(self, raw: str, budget: Budget | None = None) -> None:
+        """Raise ValueError with AWS's message when ``raw`` breaks a constraint; ``budget``: the time its
+        AllowedPattern may take to check (shared with the other parameters of one request)."""
         items = raw.split(",") if self.is_list else [raw]
         for item in items:
-            self._check_one(item)
+            self._check_one(item, budget)
 
-    def _check_one(self, value: str) -> None:
+    def _check_one(self, value: str, budget: Budget | None) -> None:
         numeric = self.type in ("Number", "List<Number>")
         if numeric and _number(value) is None:
             self._fail(f"Parameter '{self.name}' must be a number.")
         if self.allowed_values is not None and value not in self.allowed_values:
             self._fail(f"Parameter '{self.name}' must be one of AllowedValues")
-        if self.allowed_pattern is not None and not full_match(self.allowed_pattern, value):
+        if self.allowed_pattern is not None and not self._matches_pattern(value, budget):
             self._fail(f"Parameter '{self.name}' must match pattern {self.allowed_pattern}")
         if self.min_length is not None and len(value) < self.min_length:
             self._fail(f"Parameter '{self.name}' must contain at least {self.min_length} characters")
@@ -91,6 +93,14 @@ class Parameter:
                 self._fail(f"Parameter '{self.name}' must be a number not less than {_shown(self.min_value)}")
             if self.max_value is not None and number > self.max_value:
                 self._fail(f"Parameter '{self.name}' must be a number not greater than {_shown(self.max_value)}")
+
+    def _matches_pattern(self, value: str, budget: Budget | None) -> bool:
+        try:
+            return full_match(self.allowed_pattern or "", value, budget)
+        except PatternBudgetError as err:
+            # Not the value's fault, so not the ConstraintDescription's words: say what happened.
+            raise ValueError(f"Parameter '{self.name}' could not be checked against pattern {self.allowed_pattern}: "
+                             f"{err}") from None
 
     def _fail(self, message: str) -> None:
         # The template author's ConstraintDescription, when given, replaces the generic wording.
@@ -140,6 +150,10 @@ def _declare_one(name: str, body) -> Parameter:
         except JavaRegexError as err:
             raise TemplateError(
                 f"AllowedPattern of parameter {name} is not a valid pattern: {err}", (*path, "AllowedPattern")
+            ) from None
+        except PatternBudgetError as err:
+            raise TemplateError(
+                f"AllowedPattern of parameter {name} is too complex to evaluate: {err}", (*path, "AllowedPattern")
             ) from None
     default = body.get("Default")
     if isinstance(default, list):  # a list default is the comma-joined text
@@ -210,6 +224,7 @@ def resolve(
                 values[name] = parameter.default
     if missing:
         raise ValueError(f"Parameters: [{', '.join(missing)}] must have values")
+    budget = Budget()  # all the patterns of one request together
     for name, parameter in declared.items():
-        parameter.check(values[name])
+        parameter.check(values[name], budget)
     return values

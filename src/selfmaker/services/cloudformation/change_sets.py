@@ -18,7 +18,13 @@ from selfmaker.services.cloudformation.changes import nothing_to_do, resource_ch
 from selfmaker.services.cloudformation.engine import StackEngine
 from selfmaker.services.cloudformation.exports import Exports
 from selfmaker.services.cloudformation.lookup import find_change_set, find_stack, page, require_stack, require_updatable
-from selfmaker.services.cloudformation.prepare import check_stack_name, invalid, new_stack_id, prepare, shown_parameters
+from selfmaker.services.cloudformation.prepare import (
+    check_stack_name,
+    invalid,
+    new_stack_id,
+    prepare_off_loop,
+    shown_parameters,
+)
 from selfmaker.services.cloudformation.records import StackStore
 from selfmaker.services.cloudformation.resources.base import ResourceType
 from selfmaker.services.cloudformation.stacks import USER_INITIATED, new_stack_row, updated_values
@@ -60,7 +66,7 @@ class ChangeSets:
         body = stack.template_body if params.get("UsePreviousTemplate") else await self.source.text(ctx, params)
         stack_id = stack.stack_id if stack is not None else new_stack_id(ctx, stack_name)
         previous = stack.parameters if kind == "UPDATE" else None
-        prepared = prepare(ctx, body, self.attributes, params, stack_id, stack_name, previous)
+        prepared = await prepare_off_loop(ctx, body, self.attributes, params, stack_id, stack_name, previous)
         if kind == "CREATE":
             changes = resource_changes(prepared.plan, {}, self.types, self.exports, ctx.account_id, ctx.region)
             status, reason = "CREATE_COMPLETE", None
@@ -128,6 +134,16 @@ class ChangeSets:
     async def ExecuteChangeSet(self, ctx: RequestContext, params: dict) -> dict:
         row = find_change_set(self.engine, ctx, params["ChangeSetName"], params.get("StackName"))
         stack = require_stack(self.engine, ctx, row.stack_id)
+        request = {"Parameters": [], "Capabilities": row.capabilities, "NotificationARNs": row.notification_arns,
+                   "Tags": row.tags, "DisableRollback": params.get("DisableRollback"),
+                   "ClientRequestToken": params.get("ClientRequestToken")}
+        # First, off the loop: from here on nothing awaits between the checks and the writes that follow them.
+        prepared = await prepare_off_loop(ctx, row.template_body, self.attributes,
+                                          {**request, "Parameters": [{"ParameterKey": k, "ParameterValue": v}
+                                                                     for k, v in row.parameters.items()]},
+                                          stack.stack_id, stack.name)
+        row = find_change_set(self.engine, ctx, row.change_set_id, None)
+        stack = require_stack(self.engine, ctx, row.stack_id)
         if row.execution_status == "AVAILABLE" and row.type == "UPDATE" and \
                 (stack.last_updated_time or stack.creation_time) > row.creation_time:
             self._set_execution(row.change_set_id, "OBSOLETE")  # the stack changed since it was made
@@ -139,13 +155,6 @@ class ChangeSets:
             raise invalid(f"Stack:{stack.stack_id} is in {stack.status} state and can not be updated.")
         if row.type == "UPDATE":
             require_updatable(stack)
-        request = {"Parameters": [], "Capabilities": row.capabilities, "NotificationARNs": row.notification_arns,
-                   "Tags": row.tags, "DisableRollback": params.get("DisableRollback"),
-                   "ClientRequestToken": params.get("ClientRequestToken")}
-        prepared = prepare(ctx, row.template_body, self.attributes,
-                           {**request, "Parameters": [{"ParameterKey": k, "ParameterValue": v}
-                                                      for k, v in row.parameters.items()]},
-                           stack.stack_id, stack.name)
         with self.engine.begin() as conn:
             # Executing one change set makes the stack's others meaningless: they go, as on AWS.
             conn.execute(delete(change_sets).where(change_sets.c.stack_id == stack.stack_id,

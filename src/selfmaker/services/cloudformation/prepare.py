@@ -4,6 +4,7 @@ decide the conditions."""
 
 from __future__ import annotations
 
+import asyncio
 import re
 import uuid
 from collections.abc import Mapping
@@ -72,6 +73,17 @@ def prepare(ctx: RequestContext, body: str, attributes: Mapping[str, frozenset[s
     except TemplateError as err:
         raise invalid(str(err)) from None
     return Prepared(template, values, plan)
+
+
+async def prepare_off_loop(*args, **kwargs) -> Prepared:
+    """``prepare`` in a worker thread: parsing a template and matching its parameters against their patterns
+    is CPU work (bounded, but up to a second), which must not hold up everyone else's requests."""
+    return await asyncio.to_thread(prepare, *args, **kwargs)
+
+
+async def parse_off_loop(body: str, attributes: Mapping[str, frozenset[str]]) -> Template:
+    """``parse`` in a worker thread, for the same reason."""
+    return await asyncio.to_thread(parse, body, attributes)
 
 
 @lru_cache(maxsize=256)

@@ -11,7 +11,7 @@ from selfmaker.domain.cfn.template import VERSION
 from selfmaker.services.base import RequestContext
 from selfmaker.services.cloudformation.exports import Exports
 from selfmaker.services.cloudformation.lookup import find_change_set, page, require_stack
-from selfmaker.services.cloudformation.prepare import invalid, parse, shown_parameters
+from selfmaker.services.cloudformation.prepare import invalid, parse_off_loop, shown_parameters
 from selfmaker.services.cloudformation.resources.base import ResourceType
 from selfmaker.services.cloudformation.tables import stack_events, stack_resources, stacks
 from selfmaker.services.cloudformation.template_source import TemplateSource
@@ -146,7 +146,7 @@ class Queries:
         return {"TemplateBody": body, "StagesAvailable": ["Original", "Processed"]}
 
     async def ValidateTemplate(self, ctx: RequestContext, params: dict) -> dict:
-        template = parse(await self.source.text(ctx, params), self.attributes)
+        template = await parse_off_loop(await self.source.text(ctx, params), self.attributes)
         capabilities, reason = template.capabilities()
         return {
             "Parameters": [{"ParameterKey": p.name, "DefaultValue": p.default, "NoEcho": p.no_echo,
@@ -160,7 +160,7 @@ class Queries:
             body = require_stack(self.engine, ctx, params["StackName"]).template_body
         else:
             body = await self.source.text(ctx, params)
-        template = parse(body, self.attributes)
+        template = await parse_off_loop(body, self.attributes)
         capabilities, reason = template.capabilities()
         by_type: dict[str, list[str]] = {}
         for resource in template.resources.values():

@@ -6,7 +6,6 @@ are kept per handle and UniqueId (a repeated UniqueId replaces the earlier signa
 
 from __future__ import annotations
 
-import json
 import secrets
 import time
 from dataclasses import dataclass
@@ -16,6 +15,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from selfmaker import bounded_json
 from selfmaker.services.cloudformation.tables import wait_handles, wait_signals
 
 PATH = "/_selfmaker/cloudformation/wait-condition/"
@@ -80,7 +80,7 @@ class WaitSignals:
         if len(body) > MAX_SIGNAL_BYTES:
             return _refusal(400, "EntityTooLarge", "A signal may be at most 64 KiB")
         try:
-            signal = json.loads(body)
+            signal = bounded_json.loads(body)
             if not isinstance(signal, dict):
                 raise ValueError
         except ValueError:

@@ -15,7 +15,13 @@ from selfmaker.services.base import RequestContext, ServiceError
 from selfmaker.services.cloudformation.changes import nothing_to_do
 from selfmaker.services.cloudformation.engine import StackEngine
 from selfmaker.services.cloudformation.lookup import find_stack, require_stack, require_updatable
-from selfmaker.services.cloudformation.prepare import Prepared, check_stack_name, invalid, new_stack_id, prepare
+from selfmaker.services.cloudformation.prepare import (
+    Prepared,
+    check_stack_name,
+    invalid,
+    new_stack_id,
+    prepare_off_loop,
+)
 from selfmaker.services.cloudformation.records import StackStore
 from selfmaker.services.cloudformation.tables import stacks
 from selfmaker.services.cloudformation.template_source import TemplateSource
@@ -87,7 +93,7 @@ class Stacks:
             raise ServiceError("AlreadyExistsException", f"Stack [{name}] already exists")
         body = await self.source.text(ctx, params)
         stack_id = new_stack_id(ctx, name)
-        prepared = prepare(ctx, body, self.attributes, params, stack_id, name)
+        prepared = await prepare_off_loop(ctx, body, self.attributes, params, stack_id, name)
         row = new_stack_row(ctx, stack_id, name, "CREATE_IN_PROGRESS", body, prepared, params)
         try:
             self.store.insert(row)
@@ -104,7 +110,8 @@ class Stacks:
         if params.get("UsePreviousTemplate") and (params.get("TemplateBody") or params.get("TemplateURL")):
             raise invalid("Specify only one of TemplateBody, TemplateURL or UsePreviousTemplate")
         body = stack.template_body if params.get("UsePreviousTemplate") else await self.source.text(ctx, params)
-        prepared = prepare(ctx, body, self.attributes, params, stack.stack_id, stack.name, stack.parameters)
+        prepared = await prepare_off_loop(ctx, body, self.attributes, params, stack.stack_id, stack.name,
+                                          stack.parameters)
         unchanged_tags = "Tags" not in params or params["Tags"] == stack.tags
         if unchanged_tags and nothing_to_do(stack.template_body, stack.parameters, prepared.plan):
             raise invalid("No updates are to be performed.")

@@ -12,8 +12,10 @@ TemplateURL may be
 
 from __future__ import annotations
 
+import errno
+import os
+import stat
 from importlib import resources
-from pathlib import Path
 from urllib.parse import unquote, urlsplit
 
 import httpx
@@ -64,9 +66,11 @@ class TemplateSource:
             raise _invalid("TemplateURL file:// reads the Selfmaker server's own files: only the account's root "
                            "user may use it.")
         try:
-            data = Path(path).read_bytes()
+            data = _read_regular(path)
         except OSError as err:
             raise _invalid(f"TemplateURL file://{path} cannot be read: {err.strerror}") from None
+        except ValueError:  # a NUL in the path
+            raise _invalid(f"TemplateURL file://{path} is not a valid path") from None
         return _decoded(data, f"file://{path}")
 
     async def _http(self, url: str) -> str:
@@ -102,6 +106,19 @@ class TemplateSource:
             raise _invalid(f"TemplateURL {url} cannot be fetched: {refused}") from None
 
 
+def _read_regular(path: str) -> bytes:
+    """At most one byte past the limit of a regular file: a FIFO would block the server on open, and
+    /dev/zero would never end."""
+    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
+    try:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            raise OSError(errno.EINVAL, "not a regular file")
+        with os.fdopen(fd, "rb", closefd=False) as file:
+            return file.read(MAX_URL_TEMPLATE + 1)
+    finally:
+        os.close(fd)
+
+
 async def _read_limited(response: httpx.Response, url: str) -> bytes:
     chunks, size = [], 0
     async for chunk in response.aiter_bytes():
@@ -124,9 +141,12 @@ def _decoded(data: bytes, where: str) -> str:
 def bundled(name: str) -> str:
     """A template shipped with Selfmaker, by file name (the .yaml may be left out)."""
     folder = resources.files("selfmaker.templates")
+    # Matched against the folder's listing, never handed to the file system: a name the client made up
+    # (too long, a NUL, "..") finds nothing rather than an OSError.
+    shipped = {p.name: p for p in folder.iterdir() if p.name.endswith((".yaml", ".yml", ".json")) and p.is_file()}
     candidates = [name, f"{name}.yaml"] if not name.endswith((".yaml", ".yml", ".json")) else [name]
     for candidate in candidates:
-        if "/" not in candidate and candidate not in ("", ".", "..") and folder.joinpath(candidate).is_file():
-            return folder.joinpath(candidate).read_text()
-    known = sorted(p.name for p in folder.iterdir() if p.name.endswith((".yaml", ".yml", ".json")))
+        if candidate in shipped:
+            return shipped[candidate].read_text()
+    known = sorted(shipped)
     raise _invalid(f"TemplateURL {name}: no bundled template of that name. Bundled: {', '.join(known)}")

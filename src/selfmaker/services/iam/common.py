@@ -10,6 +10,7 @@ from urllib.parse import quote
 
 from sqlalchemy import Connection, Engine, select, update
 
+from selfmaker import bounded_json
 from selfmaker.domain import policy
 from selfmaker.services.base import RequestContext, ServiceError
 from selfmaker.services.iam.tables import iam_attachments, iam_inline_policies, iam_roles, iam_users
@@ -99,7 +100,7 @@ def listing(items: list, params: dict, key: str) -> dict:
     start = 0
     if params.get("Marker"):
         try:
-            start = json.loads(base64.urlsafe_b64decode(params["Marker"].encode()))["offset"]
+            start = bounded_json.loads(base64.urlsafe_b64decode(params["Marker"].encode()))["offset"]
             if not isinstance(start, int) or start < 0:
                 raise ValueError
         except (ValueError, KeyError, TypeError):

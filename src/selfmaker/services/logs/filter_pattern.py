@@ -10,6 +10,10 @@ Two of the three syntaxes are understood:
   ``IS FALSE``, ``IS NULL``, ``NOT EXISTS``.
 
 Space-delimited patterns (``[ip, user, ...]``) are rejected as invalid.
+
+Regular expressions and wildcards come from callers, so they go through ``selfmaker.patterns``: a regex term
+matches within a time limit (``PatternBudgetError`` when over; ``BudgetExhausted`` when the request's
+``Budget`` is spent), a wildcard never backtracks.
 """
 
 from __future__ import annotations
@@ -17,6 +21,8 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Callable
+
+from selfmaker.patterns import Budget, PatternError, compile_glob, compile_regex
 
 Matcher = Callable[[str], bool]
 _Json = Callable[[object], bool]  # a JSON condition, evaluated on the decoded message
@@ -28,7 +34,9 @@ class FilterPatternError(ValueError):
     """The pattern is not one this module can compile."""
 
 
-def compile_pattern(pattern: str | None) -> Matcher:
+def compile_pattern(pattern: str | None, budget: Budget | None = None) -> Matcher:
+    """The predicate; ``budget``: the time its regex terms may take over all the messages of one request.
+    Raises FilterPatternError for a pattern it cannot compile, PatternBudgetError for one too complex."""
     text = (pattern or "").strip()
     if not text:
         return _everything
@@ -36,7 +44,7 @@ def compile_pattern(pattern: str | None) -> Matcher:
         return _compile_json(text)
     if text.startswith("["):
         raise FilterPatternError("space-delimited filter patterns are not supported")
-    return _compile_text(text)
+    return _compile_text(text, budget)
 
 
 def _everything(_message: str) -> bool:
@@ -49,7 +57,7 @@ _TEXT_TERM = re.compile(r'([?-]?)(?:"((?:[^"\\]|\\.)*)"|%([^%]+)%|([^\s"]+))')
 _ESCAPE = re.compile(r"\\(.)")
 
 
-def _compile_text(text: str) -> Matcher:
+def _compile_text(text: str, budget: Budget | None) -> Matcher:
     required: list[Matcher] = []
     optional: list[Matcher] = []
     excluded: list[Matcher] = []
@@ -68,7 +76,7 @@ def _compile_text(text: str) -> Matcher:
             # AWS documents `" "` as the pattern that matches every event.
             term = _everything if not phrase.strip() else _contains(phrase)
         elif regex is not None:
-            term = _regex(regex)
+            term = _regex(regex, budget)
         else:
             term = _contains(word)
         {"": required, "?": optional, "-": excluded}[modifier].append(term)
@@ -87,12 +95,12 @@ def _contains(needle: str) -> Matcher:
     return lambda message: needle in message
 
 
-def _regex(source: str) -> Matcher:
+def _regex(source: str, budget: Budget | None) -> Matcher:
     try:
-        compiled = re.compile(source)
-    except re.error as exc:
+        compiled = compile_regex(source)
+    except PatternError as exc:
         raise FilterPatternError(f"invalid regular expression {source!r}: {exc}") from None
-    return lambda message: compiled.search(message) is not None
+    return lambda message: compiled.search(message, budget)
 
 
 # --- JSON patterns -------------------------------------------------------------------------------
@@ -253,7 +261,7 @@ def _comparison(select: Callable[[object], object], op: str, token: tuple[str, s
         return lambda doc: _is_number(value := select(doc)) and compare(value)
     text = _ESCAPE.sub(r"\1", literal) if kind == "string" else literal
     # `*` is a wildcard in string values; everything else is literal.
-    wildcard = re.compile(".*".join(re.escape(part) for part in text.split("*")), re.DOTALL)
+    wildcard = compile_glob(text, single=False)
     if op == "=":
-        return lambda doc: isinstance(value := select(doc), str) and wildcard.fullmatch(value) is not None
-    return lambda doc: isinstance(value := select(doc), str) and wildcard.fullmatch(value) is None
+        return lambda doc: isinstance(value := select(doc), str) and wildcard.matches(value)
+    return lambda doc: isinstance(value := select(doc), str) and not wildcard.matches(value)

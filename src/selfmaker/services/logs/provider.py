@@ -17,7 +17,8 @@ from itertools import pairwise
 from sqlalchemy import Connection, Engine, Row, Select, and_, case, delete, false, func, select, tuple_, update
 from sqlalchemy.exc import IntegrityError, OperationalError
 
-from selfmaker.services.base import RequestContext, ServiceError
+from selfmaker.patterns import Budget, BudgetExhausted, PatternBudgetError
+from selfmaker.services.base import RequestContext, ServiceError, blocking
 from selfmaker.services.logs.filter_pattern import FilterPatternError, compile_pattern
 from selfmaker.services.logs.tokens import decode_token, encode_token, invalid_token
 from selfmaker.store.tables import log_events, log_groups, log_streams, tags
@@ -290,15 +291,19 @@ class LogsService:
             "nextBackwardToken": backward_token,
         }
 
+    @blocking  # a scan that matches user patterns: in a worker thread, so the event loop serves everyone else
     def FilterLogEvents(self, ctx: RequestContext, params: dict) -> dict:
         group = self._group_param(ctx, params)
         names, prefix = params.get("logStreamNames"), params.get("logStreamNamePrefix")
         if names is not None and prefix is not None:
             raise _invalid("logStreamNames and logStreamNamePrefix are mutually exclusive parameters.")
+        budget = Budget()
         try:
-            matches = compile_pattern(params.get("filterPattern"))
+            matches = compile_pattern(params.get("filterPattern"), budget)
         except FilterPatternError:
             raise _invalid("Invalid filter pattern") from None
+        except PatternBudgetError as err:
+            raise _invalid(f"Invalid filter pattern: {err}") from None
         token = params.get("nextToken")
         if token is None:
             forward, after = params.get("startFromHead", True), None
@@ -326,7 +331,9 @@ class LogsService:
             ]
             try:
                 merged = heapq.merge(*cursors, key=lambda row: (row.timestamp, row.event_id), reverse=not forward)
-                page, more = _page_of((row for row in merged if matches(row.message)), limit)
+                page, resume = _filtered_page(merged, limit, matches)
+            except PatternBudgetError as err:
+                raise _invalid(f"Invalid filter pattern: {err}") from None
             finally:
                 for cursor in cursors:  # most are left unfinished
                     cursor.close()
@@ -338,9 +345,8 @@ class LogsService:
             ],
             "searchedLogStreams": [],  # deprecated by AWS, which answers with an empty list
         }
-        if more:
-            last = page[-1]
-            result["nextToken"] = encode_token("filter", "f" if forward else "b", last.timestamp, last.event_id)
+        if resume is not None:
+            result["nextToken"] = encode_token("filter", "f" if forward else "b", resume.timestamp, resume.event_id)
         return result
 
     # --- tags ------------------------------------------------------------------------------------
@@ -553,6 +559,29 @@ def _page_of(rows: Iterable[Row], limit: int) -> tuple[list[Row], bool]:
             return page, True
         page.append(row)
     return page, False
+
+
+def _filtered_page(rows: Iterable[Row], limit: int, matches) -> tuple[list[Row], Row | None]:
+    """Like ``_page_of`` over the events that match, with the event to resume after when more are left. When
+    the request's pattern budget is spent, the page ends early at the last event examined (it may be empty),
+    as AWS's FilterLogEvents does when it has searched for long enough."""
+    page: list[Row] = []
+    size = 0
+    examined: Row | None = None
+    for row in rows:
+        try:
+            hit = matches(row.message)
+        except BudgetExhausted:
+            if examined is None:  # cannot be: a budget's first match always has its full time
+                raise
+            return page, examined
+        if hit:
+            size += _event_size(row.message)
+            if len(page) == limit or (page and size > MAX_BYTES):
+                return page, page[-1]
+            page.append(row)
+        examined = row
+    return page, None
 
 
 def _triage(stamps: list[int], now: int, retention_days: int | None) -> tuple[dict, slice]:

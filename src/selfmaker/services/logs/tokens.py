@@ -9,6 +9,7 @@ from __future__ import annotations
 import base64
 import json
 
+from selfmaker import bounded_json
 from selfmaker.services.base import ServiceError
 
 _INT64 = range(-(2**63), 2**63)  # what SQLite can bind; a larger int would fail deep in the driver
@@ -26,7 +27,7 @@ def encode_token(kind: str, *position: int | str) -> str:
 def decode_token(token: str, kind: str, *types: type) -> tuple:
     """The position in ``token``, whose members must have ``types`` (int or str)."""
     try:
-        value = json.loads(base64.urlsafe_b64decode(token + "=" * (-len(token) % 4)))
+        value = bounded_json.loads(base64.urlsafe_b64decode(token + "=" * (-len(token) % 4)))
     except ValueError:  # bad base64, bad UTF-8 and bad JSON are all ValueErrors
         raise invalid_token() from None
     if not isinstance(value, list) or len(value) != len(types) + 1 or value[0] != kind:

@@ -19,7 +19,12 @@ _SORT_KEYS = {"Name": "name", "CreationTime": "creation_time", "LastModifiedTime
 
 def _checked_scripts(params: dict, key: str) -> list[dict]:
     scripts = params.get(key, [])
-    for script in scripts:
+    for index, script in enumerate(scripts, start=1):
+        if script.get("Content") is None:  # optional in the model, but a hook is nothing without its script
+            raise validation_error(
+                f"1 validation error detected: Value null at '{key[:1].lower()}{key[1:]}.{index}.member.content' "
+                "failed to satisfy constraint: Member must not be null"
+            )
         try:
             base64.b64decode(script["Content"], validate=True).decode("utf-8")
         except (binascii.Error, ValueError):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 
+from selfmaker import bounded_json
 from selfmaker.services.sns.errors import invalid_parameter
 
 PROTOCOLS = ("email", "email-json", "http", "https")
@@ -110,7 +111,7 @@ def check_subscription_attribute(protocol: str, name: str, value: str) -> str:
 
 def _json_object(name: str, value: str) -> None:
     try:
-        parsed = json.loads(value)
+        parsed = bounded_json.loads(value)
     except ValueError:
         parsed = None
     if not isinstance(parsed, dict):

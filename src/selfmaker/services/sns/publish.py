@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import json
 import re
 import time
 import uuid
 
 from sqlalchemy import Engine, select
 
+from selfmaker import bounded_json
 from selfmaker.services.base import RequestContext, ServiceError
 from selfmaker.services.sns.arns import topic_in_scope
 from selfmaker.services.sns.delivery import Dispatcher, enqueue
@@ -50,7 +50,7 @@ def messages_by_protocol(message: str, structure: str | None) -> dict[str, str]:
     if structure != "json":
         raise invalid_parameter("MessageStructure")
     try:
-        parsed = json.loads(message)
+        parsed = bounded_json.loads(message)
     except ValueError:
         parsed = None
     if not isinstance(parsed, dict):
@@ -88,7 +88,7 @@ def check_attributes(attributes: dict[str, dict]) -> int:
 
 def _json_or_none(text: str):
     try:
-        return json.loads(text)
+        return bounded_json.loads(text)
     except ValueError:
         return None
 

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import json
 import time
 
 from sqlalchemy import Connection, Engine, delete, func, insert, select, update
 
+from selfmaker import bounded_json
 from selfmaker.services.base import RequestContext
 from selfmaker.services.sns.arns import TOPIC_NAME, topic_in_scope
 from selfmaker.services.sns.attributes import (
@@ -34,7 +34,7 @@ def load_topic(conn: Connection, ctx: RequestContext, arn: str, action: str):
 
 def _same(name: str, given: str, stored: str | None) -> bool:
     if name in ("Policy", "DeliveryPolicy") and stored is not None:
-        return json.loads(given) == json.loads(stored)
+        return bounded_json.loads(given) == bounded_json.loads(stored)
     return given == (stored or "")
 
 
