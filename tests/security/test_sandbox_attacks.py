@@ -43,7 +43,8 @@ def server(tmp_path_factory):
     (base / "data").mkdir()
     (base / "data" / "instance-types.yaml").write_text(
         yaml.safe_dump({SMALL_TYPE: {"memory_gib": MEMORY_GIB, "pids": PIDS}}))
-    with running_server(base) as proc:
+    # Scripts that run the AWS CLI a few times need more than the default test server's 3 s.
+    with running_server(base, SELFMAKER_LIFECYCLE_TIMEOUT="120") as proc:
         proc.client("iam").create_role(RoleName="SageMakerRole", AssumeRolePolicyDocument=json.dumps({
             "Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "sts:AssumeRole",
                                                     "Principal": {"Service": "sagemaker.amazonaws.com"}}]}))

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import datetime
 import hashlib
-import json
 
 import botocore.auth
 import httpx
@@ -56,7 +55,7 @@ def test_a_presigned_get_caller_identity_url_does_nothing_else(server):
         reply = httpx.request("GET", url, content=body, headers={"Content-Type": FORM})
         assert reply.status_code == 403, reply.text
         assert "<Code>SignatureDoesNotMatch</Code>" in reply.text and "has a body" in reply.text
-    assert "smuggled" not in json.dumps(server.client("iam").list_users()["Users"])
+    assert "smuggled" not in [user["UserName"] for user in server.client("iam").list_users()["Users"]]
 
 
 def test_a_signed_request_cannot_carry_another_body(server):
@@ -71,7 +70,7 @@ def test_a_signed_request_cannot_carry_another_body(server):
     assert httpx.post(server.endpoint_url + "/", content=listing, headers=claimed).status_code == 200
     reply = httpx.post(server.endpoint_url + "/", content=swapped, headers=claimed)
     assert reply.status_code == 403 and "x-amz-content-sha256" in reply.text, reply.text
-    assert "swapped" not in json.dumps(server.client("iam").list_users()["Users"])
+    assert "swapped" not in [user["UserName"] for user in server.client("iam").list_users()["Users"]]
 
 
 def test_a_signed_payload_hash_must_be_the_bodys(server):

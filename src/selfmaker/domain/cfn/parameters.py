@@ -203,7 +203,9 @@ def resolve(
     UsePreviousValue}]), the previous values (on update) and the defaults. Raises ValueError with
     AWS's message for the first problem."""
     values: dict[str, str] = {}
-    unknown = [p["ParameterKey"] for p in given if p.get("ParameterKey") not in declared]
+    if any(not p.get("ParameterKey") for p in given):  # the API model leaves it optional; CloudFormation does not
+        raise ValueError("Every member of Parameters needs a ParameterKey.")
+    unknown = [p["ParameterKey"] for p in given if p["ParameterKey"] not in declared]
     if unknown:
         raise ValueError(f"Parameters: [{', '.join(unknown)}] do not exist in the template")
     for item in given:
