@@ -9,15 +9,14 @@ from __future__ import annotations
 
 import base64
 import random
-import re
 import string
 import time
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from functools import cache
 
 from botocore.model import Shape
 
+from selfmaker.protocol.validate import model_pattern
 from tests.fuzz import documents
 from tests.fuzz.regex_strings import matching
 
@@ -63,14 +62,6 @@ def _arns(name: str, service: str) -> list[str]:
     return by_service.get(service, [])
 
 
-@cache
-def _compiled(pattern: str) -> re.Pattern | None:
-    try:
-        return re.compile(pattern, re.DOTALL)
-    except re.error:
-        return None
-
-
 def fits(shape: Shape, value: str) -> bool:
     meta = shape.metadata
     if not meta.get("min", 0) <= len(value) <= meta.get("max", 1 << 30):
@@ -78,7 +69,7 @@ def fits(shape: Shape, value: str) -> bool:
     if "enum" in meta and value not in meta["enum"]:
         return False
     pattern = meta.get("pattern")
-    compiled = _compiled(pattern) if pattern else None
+    compiled = model_pattern(pattern) if pattern else None  # as the server checks it
     return compiled is None or compiled.fullmatch(value) is not None
 
 

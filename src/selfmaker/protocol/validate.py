@@ -16,7 +16,7 @@ from selfmaker.services.base import ServiceError
 
 
 @cache
-def _compiled(pattern: str) -> re.Pattern | None:
+def model_pattern(pattern: str) -> re.Pattern | None:
     # Model patterns are Java regexes; the ones our operations use are valid Python too. A pattern
     # Python cannot compile (\p{…} classes) is skipped rather than wrongly rejecting input.
     try:
@@ -87,7 +87,7 @@ def _check(shape: Shape, value, path: str, problems: list[str]) -> None:
         if enum and value not in enum:
             _fail(problems, value, path, f"Member must satisfy enum value set: [{', '.join(enum)}]")
         pattern = meta.get("pattern")
-        if pattern and (compiled := _compiled(pattern)) is not None and not compiled.fullmatch(value):
+        if pattern and (compiled := model_pattern(pattern)) is not None and not compiled.fullmatch(value):
             shown = pattern if pattern.startswith("^") else "^" + pattern
             _fail(problems, value, path, f"Member must satisfy regular expression pattern: {shown}")
         return
