@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import configparser
+import ipaddress
 import os
 import time
 from pathlib import Path
@@ -47,6 +48,13 @@ def write_aws_profile(settings: Settings, access_key_id: str, secret_access_key:
     return config_path
 
 
+def _loopback(host: str) -> bool:
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return host == "localhost"
+
+
 @app.command()
 def up(
     host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
@@ -65,6 +73,10 @@ def up(
         envvar="SELFMAKER_NOTEBOOK_DOMAIN",
         help="Each notebook instance's Jupyter is at <name>-<account>.notebook.<region>.DOMAIN (on the public "
              "URL's scheme and port); a shared machine needs wildcard DNS for it. Default: localhost.")] = "localhost",
+    test_mode: Annotated[bool, typer.Option(
+        "--test-mode", envvar="SELFMAKER_TEST_MODE",
+        help="For test suites: POST /moto-api/reset (moto's server-mode reset) empties the store and deletes "
+             "every notebook instance. Loopback addresses only.")] = False,
 ) -> None:
     """Run the server in the foreground (SQLite store, local runtime)."""
     import uvicorn
@@ -78,8 +90,11 @@ def up(
     if not valid_domain(notebook_domain):
         raise typer.BadParameter("must be a DNS name such as localhost or nb.example.edu",
                                  param_hint="--notebook-domain")
+    if test_mode and not _loopback(host):
+        raise typer.BadParameter("a server anyone can reach must not be resettable: use --host 127.0.0.1",
+                                 param_hint="--test-mode")
     settings = Settings(data_dir=data_dir.resolve(), host=host, port=port, smtp_url=smtp_url, mail_from=mail_from,
-                        public_url=public_url, notebook_domain=notebook_domain)
+                        public_url=public_url, notebook_domain=notebook_domain, test_mode=test_mode)
     try:
         mail_target = open_mailer(settings.outbox_dir, settings.smtp_url, settings.mail_from).describe()
     except ValueError as err:
@@ -100,6 +115,8 @@ def up(
     typer.echo(f"Mail goes to {mail_target}" + ("" if settings.smtp_url else "; read it with `selfmaker mail`"))
     typer.echo(f"Console: {settings.endpoint_url}/console/  (account {server.root.account_id}, root user)")
     typer.echo(f"Notebook instances: <name>-{server.root.account_id}.notebook.<region>.{settings.notebook_domain}")
+    if test_mode:
+        typer.echo("Test mode: POST /moto-api/reset deletes every resource of this server.", err=True)
     if server.generated_root_password:
         typer.echo(f"  Root password: {server.generated_root_password}\n  (shown this once; to choose it instead, "
                    "set SELFMAKER_ROOT_PASSWORD before the first start)")

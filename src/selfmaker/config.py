@@ -51,6 +51,9 @@ class Settings:
     notebook_domain: str = field(
         default_factory=lambda: os.environ.get("SELFMAKER_NOTEBOOK_DOMAIN") or "localhost")
 
+    # Test mode (``selfmaker up --test-mode``): answers moto's state reset, for test suites; loopback only.
+    test_mode: bool = field(default_factory=lambda: os.environ.get("SELFMAKER_TEST_MODE", "") in ("1", "true"))
+
     @property
     def endpoint_url(self) -> str:
         if self.public_url:

@@ -10,6 +10,7 @@ from urllib.parse import urlsplit
 import boto3
 
 from selfmaker.domain.instance_types import load_catalogue
+from selfmaker.runtime import neuron
 from selfmaker.runtime.gpus import count_gpus
 
 _DONE = {"CREATE_COMPLETE"}
@@ -30,7 +31,7 @@ def bundled_template(name: str) -> str:
 
 
 def check_instance_type(instance_type: str, endpoint_url: str) -> None:
-    """Refuse a GPU type up front when the server runs here and this host has too few GPUs."""
+    """Refuse a GPU (or Inferentia/Trainium) type up front when the server runs here and this host has too few."""
     kind = load_catalogue().get(instance_type)
     if kind is None:
         raise LaunchError(f"Unknown instance type {instance_type}.")
@@ -39,6 +40,12 @@ def check_instance_type(instance_type: str, endpoint_url: str) -> None:
         raise LaunchError(
             f"{instance_type} needs {kind.gpus} GPU ({kind.gpu_model}), but this host has {count_gpus()}. "
             "Use a CPU type such as ml.t3.medium (--instance-type ml.t3.medium), or run Selfmaker on a GPU host."
+        )
+    if local and kind.accelerators > neuron.count_devices():
+        raise LaunchError(
+            f"{instance_type} needs {kind.accelerators} {kind.accelerator_model} accelerator(s), but this host has "
+            f"{neuron.count_devices()} AWS Neuron devices (/dev/neuron*). Use a CPU type such as ml.t3.medium "
+            "(--instance-type ml.t3.medium), or run Selfmaker on a host with Inferentia or Trainium chips."
         )
 
 

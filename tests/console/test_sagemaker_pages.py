@@ -70,6 +70,19 @@ def test_create_form_offers_the_catalogue_roles_and_lifecycle_configs(console_se
     assert '<label for="name">Notebook instance name</label>' in page.text
 
 
+def test_create_form_offers_every_enum_type_and_says_when_a_price_is_unknown(root):
+    page = root.get(f"/sagemaker/notebook-instances/create?region={REGION}").text
+    assert page.count("<option value=\"ml.") == 189
+    assert "ml.m5d.large — 2 vCPU, 8 GiB memory, price unknown</option>" in page
+    assert "ml.g5.12xlarge — 48 vCPU, 192 GiB memory, 4 × NVIDIA A10G GPU, $7.090 per hour</option>" in page
+    accelerated = page.split('label="AWS Inferentia and Trainium"')[1].split("</optgroup>")[0]
+    assert "ml.inf1.xlarge — 4 vCPU, 8 GiB memory, 1 × AWS Inferentia accelerator, price unknown" in accelerated
+    assert "ml.t3.medium" not in accelerated
+    korean = root.get(f"/sagemaker/notebook-instances/create?region={REGION}", headers={"Accept-Language": "ko"})
+    assert "ml.m5d.large — vCPU 2개, 메모리 8 GiB, 가격 정보 없음</option>" in korean.text
+    assert "AWS Inferentia 가속기 1개" in korean.text
+
+
 def test_create_form_keeps_what_was_typed_and_says_what_is_wrong(root, role_arn):
     missing = create_instance(root, "", "", volume_size="2", tag_key="", tag_value="orphan")
     assert missing.status_code == 400

@@ -264,7 +264,7 @@ def test_managed_policies_aws_and_customer(server):
 
     name = _unique("notebooks")
     with pytest.raises(ClientError) as exc:
-        iam.create_policy(PolicyName=name, PolicyDocument='{"Statement": [{"Effect": "Allow"}]}')
+        iam.create_policy(PolicyName=name, PolicyDocument=_document({"Effect": "Allow"}))
     assert _error(exc) == ("MalformedPolicyDocument", "Policy statement must contain actions.", 400)
     policy = iam.create_policy(PolicyName=name, PolicyDocument=_document(_allow("sagemaker:*")))["Policy"]
     arn = policy["Arn"]

@@ -116,7 +116,7 @@ def test_lifecycle_script_acts_as_the_role(server, role, notebook):
     assert "list: refused:" in log and "(AccessDeniedException)" in log, log
     assert (f"User: {session_arn} is not authorized to perform: sagemaker:ListNotebookInstances on resource: * "
             "because no identity-based policy allows the sagemaker:ListNotebookInstances action") in log
-    assert "publish: refused:" in log and "(AccessDenied)" in log, log  # the role has no sns:Publish
+    assert "publish: refused:" in log and "(AuthorizationError)" in log, log  # the role has no sns:Publish
     assert "is not authorized to perform: sns:Publish" in log, log
     assert "describe: Pending" in log, log  # the allowed call went through (OnStart runs while Pending)
 

@@ -80,8 +80,8 @@ def test_unknown_and_unservable_instance_types_are_refused(server):
     assert "Member must satisfy enum value set" in _error(exc)[1]
     with pytest.raises(ClientError) as exc:
         sm.create_notebook_instance(NotebookInstanceName=_unique("t"), InstanceType="ml.inf2.xlarge", RoleArn=ROLE)
-    assert _error(exc)[0] == "ValidationException"
-    assert "not offered by this Selfmaker server" in _error(exc)[1]
+    assert _error(exc)[0] == "ResourceLimitExceeded"
+    assert "needs 1 AWS Inferentia2 accelerator(s), but this Selfmaker host has 0" in _error(exc)[1]
     with pytest.raises(ClientError) as exc:
         sm.create_notebook_instance(NotebookInstanceName=_unique("t"), InstanceType="ml.p3.2xlarge", RoleArn=ROLE)
     code, message = _error(exc)

@@ -7,14 +7,20 @@ import ipaddress
 
 import httpx
 import pytest
-from sqlalchemy import select, update
+from sqlalchemy import func, insert, select, update
 
 from selfmaker.mail import Mailer, MailError, Outbox
 from selfmaker.net.outbound import OutboundGuard, OutboundRefused
 from selfmaker.services.base import RequestContext, ServiceError
 from selfmaker.services.sns import SNSService
 from selfmaker.services.sns.endpoints import check_url
-from selfmaker.services.sns.tables import sns_confirm_tokens, sns_deliveries, sns_delivery_attempts
+from selfmaker.services.sns.tables import (
+    sns_confirm_tokens,
+    sns_deliveries,
+    sns_delivery_attempts,
+    sns_fifo_dedup,
+    sns_subscriptions,
+)
 from selfmaker.store.db import open_store
 
 ACCOUNT = "123456789012"
@@ -103,8 +109,8 @@ def test_create_topic_is_idempotent_and_checks_what_differs(sns, ctx):
     for name in ("", "a" * 257, "with space", "x.fifo"):
         err = _error(sns.CreateTopic, ctx, {"Name": name})
         assert (err.code, err.message) == ("InvalidParameter", "Invalid parameter: Topic Name")
-    assert "standard topics only" in _error(
-        sns.CreateTopic, ctx, {"Name": "f", "Attributes": {"FifoTopic": "true"}}).message
+    assert _error(sns.CreateTopic, ctx, {"Name": "f", "Attributes": {"FifoTopic": "true"}}).message.startswith(
+        "Fifo Topic names must end with .fifo")
     assert "Unknown attribute Colour" in _error(
         sns.CreateTopic, ctx, {"Name": "f", "Attributes": {"Colour": "red"}}).message
     assert sns.ListTopics(ctx, {})["Topics"] == [{"TopicArn": arn}]  # nothing half made
@@ -219,7 +225,10 @@ def test_tokens_are_single_purpose_and_expire(sns, mailer, ctx):
     ({"TopicArn": "T", "Message": "{", "MessageStructure": "json"}, "InvalidParameter", "failed to parse"),
     ({"TopicArn": "T", "Message": '{"email": "x"}', "MessageStructure": "json"}, "InvalidParameter",
      "No default entry"),
-    ({"TopicArn": "T", "Message": "m", "MessageGroupId": "g"}, "InvalidParameter", "MessageGroupId"),
+    ({"TopicArn": "T", "Message": "m", "MessageDeduplicationId": "d"}, "InvalidParameter",
+     "Invalid parameter: MessageDeduplicationId Reason: The request includes MessageDeduplicationId parameter"),
+    ({"TopicArn": "T", "Message": "m", "MessageGroupId": "with space"}, "InvalidParameter",
+     "Invalid parameter: MessageGroupId"),
     ({"TopicArn": "T", "Message": "m", "MessageAttributes": {"n": {"DataType": "Number", "StringValue": "x"}}},
      "ParameterValueInvalid", "Could not cast message attribute 'n' value to number."),
     ({"TopicArn": "T", "Message": "m", "MessageAttributes": {"n": {"DataType": "Date", "StringValue": "x"}}},
@@ -307,3 +316,30 @@ def test_endpoint_urls_and_addresses():
     assert ipaddress.ip_address(asyncio.run(relaxed.address(httpx.URL("http://127.0.0.1:9/")))).is_loopback
     with pytest.raises(OutboundRefused, match="itself"):  # allowing private ranges never allows the server
         asyncio.run(relaxed.address(httpx.URL("http://127.0.0.1:8080/")))
+
+
+def test_fifo_duplicates_go_to_no_one_and_the_window_expires(sns, mailer, ctx):
+    topic = sns.CreateTopic(ctx, {"Name": "orders.fifo", "Attributes": {"FifoTopic": "true"}})["TopicArn"]
+    # No subscription can reach a FIFO topic through the API (SQS only); one put in directly shows delivery.
+    with sns.engine.begin() as conn:
+        conn.execute(insert(sns_subscriptions).values(
+            arn=f"{topic}:8a21d249-4329-4871-acc6-7be709c6ea7f", topic_arn=topic, owner=ACCOUNT, principal="p",
+            protocol="email", endpoint="a@example.com", confirmed=True, attributes={}, creation_time=0.0))
+
+    def publish(dedup: str) -> dict:
+        params = {"TopicArn": topic, "Message": "m", "MessageGroupId": "g", "MessageDeduplicationId": dedup}
+        return asyncio.run(_run(lambda: sns.Publish(ctx, params))(sns))
+
+    first = publish("d")
+    assert publish("d") == first and len(mailer.sent) == 1
+    with sns.engine.begin() as conn:
+        conn.execute(update(sns_fifo_dedup).values(expires=0))  # five minutes later
+    later = publish("d")
+    assert later["MessageId"] != first["MessageId"] and later["SequenceNumber"] > first["SequenceNumber"]
+    assert len(mailer.sent) == 2
+    with sns.engine.connect() as conn:
+        assert conn.execute(select(func.count()).select_from(sns_fifo_dedup)).scalar() == 1  # the old one pruned
+        assert conn.execute(select(func.count()).select_from(sns_deliveries)).scalar() == 2
+    sns.DeleteTopic(ctx, {"TopicArn": topic})
+    with sns.engine.connect() as conn:
+        assert conn.execute(select(func.count()).select_from(sns_fifo_dedup)).scalar() == 0

@@ -1,4 +1,4 @@
-"""IAM policy documents: check their grammar, compile them once, evaluate requests against them.
+"""IAM policy documents: compile them once (after ``policy_grammar`` accepted them), evaluate requests.
 
 Pure functions, no I/O. Evaluation follows IAM's order: an explicit Deny in any policy wins, else an
 Allow in any policy, else the request is implicitly denied. Actions match case-insensitively and
@@ -12,7 +12,6 @@ budget makes its statement deny-safe (an Allow does not apply, a Deny does) and 
 
 from __future__ import annotations
 
-import json
 import logging
 import re
 from collections.abc import Callable, Iterable, Mapping
@@ -20,114 +19,13 @@ from dataclasses import dataclass
 from functools import lru_cache
 from typing import Literal
 
-from selfmaker import bounded_json
+# The grammar is re-exported: callers have always found parse and PolicyError here.
+from selfmaker.domain.policy_grammar import PolicyError as PolicyError
+from selfmaker.domain.policy_grammar import parse as parse
+from selfmaker.domain.policy_grammar import statements
 from selfmaker.patterns import Glob, PatternBudgetError, Token, compile_glob, glob_tokens
 
 log = logging.getLogger(__name__)
-
-VERSIONS = ("2012-10-17", "2008-10-17")
-_STATEMENT_KEYS = {"Sid", "Effect", "Action", "NotAction", "Resource", "NotResource", "Condition", "Principal"}
-_PRINCIPAL_KINDS = {"AWS", "Service", "Federated", "CanonicalUser"}
-_SYNTAX = "Syntax errors in policy."
-
-
-class PolicyError(ValueError):
-    """A document IAM would refuse, with IAM's words for why."""
-
-    def __init__(self, message: str):
-        super().__init__(message)
-        self.message = message
-
-
-# --- grammar ---------------------------------------------------------------------------------------
-
-
-def parse(text: str, trust: bool = False) -> dict:
-    """The document as JSON, checked as IAM checks identity policies (or, with ``trust``, trust policies)."""
-    try:
-        document = bounded_json.loads(text)  # JSONLimitError (too deep, huge numbers) is a ValueError too
-    except (ValueError, TypeError):
-        raise PolicyError(_SYNTAX) from None
-    if not isinstance(document, dict) or not set(document) <= {"Version", "Id", "Statement"}:
-        raise PolicyError(_SYNTAX)
-    if "Version" in document and document["Version"] not in VERSIONS:
-        raise PolicyError("The policy failed legacy parsing")
-    statements = _statements(document)
-    if not statements:
-        raise PolicyError(_SYNTAX)
-    for statement in statements:
-        _check_statement(statement, trust)
-    return document
-
-
-def _statements(document: dict) -> list:
-    statements = document.get("Statement")
-    if isinstance(statements, dict):
-        return [statements]
-    if not isinstance(statements, list):
-        raise PolicyError(_SYNTAX)
-    return statements
-
-
-def _strings(value, field: str) -> list[str]:
-    items = [value] if isinstance(value, str) else value
-    if not isinstance(items, list) or not items or not all(isinstance(item, str) for item in items):
-        raise PolicyError(f"{_SYNTAX} The field {field} must be a string or a non-empty list of strings.")
-    return items
-
-
-def _check_statement(statement, trust: bool) -> None:
-    if not isinstance(statement, dict) or not set(statement) <= _STATEMENT_KEYS:
-        raise PolicyError(_SYNTAX)
-    if "Effect" not in statement:
-        raise PolicyError("Missing required field Effect")
-    if statement["Effect"] not in ("Allow", "Deny"):
-        raise PolicyError(f"Invalid effect: {statement['Effect']}")
-    if ("Action" in statement) == ("NotAction" in statement):
-        raise PolicyError("Policy statement must contain actions." if "Action" not in statement else _SYNTAX)
-    for action in _strings(statement.get("Action", statement.get("NotAction")), "Action"):
-        if action != "*" and ":" not in action:
-            raise PolicyError("Actions/Conditions must be prefaced by a vendor, e.g., iam, sdb, ec2, etc.")
-    if trust:
-        if "Principal" not in statement:
-            raise PolicyError("Missing required field Principal")
-        if "Resource" in statement or "NotResource" in statement:
-            raise PolicyError("Has prohibited field Resource")
-        _check_principal(statement["Principal"])
-    else:
-        if "Principal" in statement:
-            raise PolicyError("Policy document should not specify a principal.")
-        if ("Resource" in statement) == ("NotResource" in statement):
-            raise PolicyError("Policy statement must contain resources." if "Resource" not in statement else _SYNTAX)
-        for resource in _strings(statement.get("Resource", statement.get("NotResource")), "Resource"):
-            if resource != "*" and not resource.startswith("arn:"):
-                raise PolicyError(f'Resource {resource} must be in ARN format or "*".')
-    if "Condition" in statement:
-        _check_condition(statement["Condition"])
-
-
-def _check_principal(principal) -> None:
-    if principal == "*":
-        return
-    if not isinstance(principal, dict) or not principal or not set(principal) <= _PRINCIPAL_KINDS:
-        raise PolicyError(f"Invalid principal in policy: {json.dumps(principal)}")
-    for kind, value in principal.items():
-        for item in _strings(value, f"Principal.{kind}"):
-            if kind == "AWS" and not (item == "*" or re.fullmatch(r"\d{12}", item) or item.startswith("arn:")):
-                raise PolicyError(f'Invalid principal in policy: "AWS":"{item}"')
-
-
-def _check_condition(condition) -> None:
-    if not isinstance(condition, dict):
-        raise PolicyError(_SYNTAX)
-    for block in condition.values():
-        if not isinstance(block, dict):
-            raise PolicyError(_SYNTAX)
-        for value in block.values():
-            items = value if isinstance(value, list) else [value]
-            if not all(isinstance(item, str | bool | int | float) for item in items):
-                raise PolicyError(_SYNTAX)
-
 
 # --- compiled form ---------------------------------------------------------------------------------
 
@@ -305,14 +203,14 @@ def _conditions(block: dict) -> tuple[Condition, ...] | None:
 
 def compile_policy(document: dict, arn: str | None = None) -> Policy:
     """The evaluable form of a document that ``parse`` accepted."""
-    statements = []
+    compiled = []
     # Policy variables exist in version 2012-10-17 only; in older documents "${" is plain text.
     variables = document.get("Version") == "2012-10-17"
-    for raw in _statements(document):
+    for raw in statements(document):
         resource = raw.get("Resource", raw.get("NotResource"))
         patterns = None if resource is None else _listed(resource)
         variable = variables and patterns is not None and any("${" in pattern for pattern in patterns)
-        statements.append(
+        compiled.append(
             Statement(
                 allow=raw["Effect"] == "Allow",
                 actions=_wildcards(_listed(raw.get("Action", raw.get("NotAction"))), ignore_case=True),
@@ -324,7 +222,7 @@ def compile_policy(document: dict, arn: str | None = None) -> Policy:
                 conditions=_conditions(raw.get("Condition", {})),
             )
         )
-    return Policy(arn, tuple(statements))
+    return Policy(arn, tuple(compiled))
 
 
 # --- evaluation ------------------------------------------------------------------------------------

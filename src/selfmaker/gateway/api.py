@@ -33,6 +33,8 @@ _FORM = "application/x-www-form-urlencoded"
 
 # (ctx, service, operation, params) -> None, raising ServiceError when IAM denies the request.
 Authorize = Callable[[RequestContext, str, str, dict], None]
+# (access key id, service, region): told of each request signed with a long-term key (GetAccessKeyLastUsed).
+NoteKeyUse = Callable[[str, str, str], None]
 
 
 @dataclass
@@ -59,6 +61,7 @@ class ApiHandler:
         endpoint_url: str,
         skew: float,
         authorize: Authorize | None = None,
+        note_key_use: NoteKeyUse | None = None,
     ):
         self.services = {service.name: service for service in services}
         self.by_target = {
@@ -70,6 +73,7 @@ class ApiHandler:
         self.endpoint_url = endpoint_url
         self.skew = skew
         self.authorize = authorize
+        self.note_key_use = note_key_use
 
     async def __call__(self, scope, receive, send) -> None:
         request_id = str(uuid.uuid4())
@@ -167,6 +171,8 @@ class ApiHandler:
                 raise sigv4.AuthError("unknown-key", "The security token included in the request is invalid.")
             if credential.expires is not None and credential.expires < time.time():
                 raise sigv4.AuthError("expired-token", "The security token included in the request is expired")
+        elif self.note_key_use is not None:
+            self.note_key_use(credential.access_key_id, signed.service, signed.region)
         return RequestContext(
             account_id=credential.account_id,
             region=signed.region,

@@ -21,6 +21,7 @@ from selfmaker.gateway.instance_credentials import instance_credentials_routes
 from selfmaker.gateway.notebook_links import legacy_notebook_routes
 from selfmaker.gateway.notebook_proxy import NotebookProxy
 from selfmaker.gateway.sns_links import sns_link_routes
+from selfmaker.gateway.test_reset import Background, StateReset
 from selfmaker.mail import open_mailer
 from selfmaker.runtime.local import LocalRuntime
 from selfmaker.services.cloudformation import CloudFormationService
@@ -63,19 +64,21 @@ def build_server(settings: Settings) -> Server:
     authorize = Authorizer(engine, directory)
     providers: dict[str, object] = {}  # stacks call the very providers the API serves (filled in below)
     cloudformation = CloudFormationService(engine, settings, providers, authorize)
+    iam = IAMService(engine, credentials, directory)
     api = ApiHandler(
         [
             Service("sagemaker", SageMakerService(engine, settings, catalogue, orchestrator)),
             Service("logs", logs),
             Service("sns", sns),
             Service("sts", STSService(engine, credentials, directory)),
-            Service("iam", IAMService(engine, credentials, directory)),
+            Service("iam", iam),
             Service("cloudformation", cloudformation),
         ],
         credentials,
         settings.endpoint_url,
         settings.signature_skew,
         authorize=authorize,
+        note_key_use=iam.key_usage.note,
     )
     providers.update({name: service.provider for name, service in api.services.items()})
     proxy = NotebookProxy(engine, orchestrator, settings)
@@ -94,9 +97,17 @@ def build_server(settings: Settings) -> Server:
     async def health(_request):
         return JSONResponse({"status": "ok"})
 
+    test_routes = []
+    if settings.test_mode:
+        reset = StateReset(engine, root, credentials, orchestrator,
+                           [Background(cloudformation.start, cloudformation.close), Background(sns.start, sns.close)],
+                           [directory.changed, iam.key_usage.forget_all])
+        test_routes = reset.routes({settings.endpoint_url, settings.local_url})
+
     web = Starlette(
         routes=[
             Route("/_selfmaker/health", health),
+            *test_routes,
             *instance_credentials_routes(instance_credentials),
             *sns_link_routes(sns),
             *cloudformation.routes(),

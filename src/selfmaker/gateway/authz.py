@@ -22,6 +22,8 @@ from selfmaker.services.sts.sessions import trust
 
 ALWAYS_ALLOWED = frozenset({"sts:GetCallerIdentity", "sts:GetSessionToken"})  # as on AWS: no permission needed
 _USER_SESSION_STS = frozenset({"AssumeRole", "GetCallerIdentity", "GetSessionToken"})  # the last refuses itself
+# Operations whose IAM action is another's, as AWS defines them.
+_ACTION_OF = {"sns:PublishBatch": "sns:Publish"}
 # IAM operations that, without a UserName, act on the calling user (ChangePassword always does).
 _SELF_OPERATIONS = frozenset({
     "GetUser", "CreateAccessKey", "ListAccessKeys", "UpdateAccessKey", "DeleteAccessKey", "ChangePassword",
@@ -45,7 +47,10 @@ def resource_arn(ctx: RequestContext, directory: Directory, service: str, operat
             return ctx.arn("sns", params["Name"])
         return params.get("TopicArn") or params.get("TargetArn") or "*"
     if service == "iam":
-        for kind, key in (("user", "UserName"), ("role", "RoleName")):
+        # A group or instance profile named is the resource even where a user or role is named too
+        # (AddUserToGroup, AddRoleToInstanceProfile), as IAM's actions define them.
+        for kind, key in (("group", "GroupName"), ("instance-profile", "InstanceProfileName"), ("user", "UserName"),
+                          ("role", "RoleName")):
             if key in params:
                 name = params[key]
                 return directory.owner_arn(ctx.account_id, kind, name) or f"arn:aws:iam::{ctx.account_id}:{kind}/{name}"
@@ -76,6 +81,7 @@ class Authorizer:
         if ctx.principal_arn.endswith(":root"):
             return
         action = f"{service}:{operation}"
+        action = _ACTION_OF.get(action, action)
         if action in ALWAYS_ALLOWED:
             return
         principal = self.directory.principal(ctx.access_key_id, ctx.principal_arn, ctx.account_id)
@@ -135,4 +141,6 @@ class Authorizer:
             message += f"because no {source} policy allows the {action} action"
         if service_model(service).protocol == "json":
             return ServiceError("AccessDeniedException", message, 400)
+        if service == "sns":  # SNS's own code for it (botocore: AuthorizationErrorException)
+            return ServiceError("AuthorizationError", message, 403)
         return ServiceError("AccessDenied", message, 403)

@@ -31,6 +31,8 @@ from urllib.parse import urlsplit
 
 import h11
 
+from selfmaker.domain.partitions import partition_of
+
 log = logging.getLogger(__name__)
 
 MAX_TOKEN_TTL = 21600  # seconds, as EC2: six hours
@@ -82,9 +84,7 @@ class InstanceIdentity:
 
     @property
     def partition(self) -> str:
-        if self.region.startswith("cn-"):
-            return "aws-cn"
-        return "aws-us-gov" if self.region.startswith("us-gov-") else "aws"
+        return partition_of(self.region)
 
     @property
     def instance_profile_arn(self) -> str:

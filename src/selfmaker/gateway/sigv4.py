@@ -11,11 +11,10 @@ import hmac
 import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from functools import cache, lru_cache
+from functools import lru_cache
 from urllib.parse import quote, unquote
 
-from botocore.loaders import Loader
-
+from selfmaker.domain.partitions import known_regions
 from selfmaker.services.base import ServiceError
 
 ALGORITHM = "AWS4-HMAC-SHA256"
@@ -138,13 +137,6 @@ def _canonical_query(raw_query: str, presigned: bool) -> str:
 def _canonical_path(raw_path: str) -> str:
     # Clients sign the already-encoded path encoded once more (every service but S3).
     return quote(raw_path or "/", safe="/~")
-
-
-@cache
-def known_regions() -> frozenset[str]:
-    """Every region of every AWS partition, as botocore knows them: the regions this server serves."""
-    return frozenset(region for partition in Loader().load_data("endpoints")["partitions"]
-                     for region in partition["regions"])
 
 
 @lru_cache(maxsize=1024)

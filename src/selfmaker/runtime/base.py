@@ -50,6 +50,7 @@ class InstanceSpec:
     lifecycle_arn: str = ""  # for the failure reason
     lifecycle_timeout: float = 300.0  # seconds, per script
     gpus: int = 0  # GPUs to bind (0 for CPU types)
+    accelerators: int = 0  # AWS Neuron devices (Inferentia, Trainium) to bind
     env: dict[str, str] = field(default_factory=dict)  # extra environment for scripts and Jupyter
     metadata: dict = field(default_factory=dict)  # /opt/ml/metadata/resource-metadata.json
     volume_size_gb: int = 5

@@ -45,7 +45,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import selfmaker
-from selfmaker.runtime import gpus
+from selfmaker.runtime import gpus, neuron
 from selfmaker.runtime.base import (
     JUPYTER_STREAM,
     ON_CREATE_STREAM,
@@ -223,15 +223,15 @@ class LocalRuntime:
         self._instances[spec.instance_id] = inst
         try:
             paths.run.mkdir(parents=True, exist_ok=True, mode=0o700)
-            prepared = asyncio.create_task(asyncio.to_thread(self._prepare, spec, paths))
+            prepared = asyncio.create_task(_to_thread_to_the_end(self._prepare, spec, paths))
             try:  # disks and network are independent: made side by side, as start speed matters
                 if self.networks is not None:
-                    inst.nat_pid = await asyncio.to_thread(
+                    inst.nat_pid = await _to_thread_to_the_end(
                         self.networks.create, spec.instance_id, spec.internet, paths.run / "network.log")
                     inst.servers = await self.networks.serve(spec.instance_id, spec.services)
             finally:
                 scripts = await prepared
-            await asyncio.to_thread(self._launch, spec, inst)
+            await _to_thread_to_the_end(self._launch, spec, inst)
             for reboots in range(MAX_REBOOTS + 1):
                 try:
                     for name, stream in scripts:
@@ -470,7 +470,7 @@ class LocalRuntime:
         argv += ["--bind", str(paths.ctl), CTL_MOUNT, "--ro-bind", str(paths.host), HOST_MOUNT]
         argv += ["--ro-bind", str(paths.host / "sbin"), "/usr/local/sbin"]
         argv += filesystem.etc_view(paths.host / "etc")
-        for node in gpus.device_nodes(spec.gpus):
+        for node in gpus.device_nodes(spec.gpus) + neuron.device_nodes(spec.accelerators):
             argv += ["--dev-bind", node, node]
         argv += ["--remount-ro", "/"]
         argv += ["--chdir", "/", "--", self.python, "-I", "-S", str(SANDBOX_INIT), f"{HOST_MOUNT}/config.json"]
@@ -656,6 +656,20 @@ class LocalRuntime:
 
 
 # --- helpers ---
+
+
+async def _to_thread_to_the_end(func, *args):
+    """``asyncio.to_thread``, but when cancelled it still waits for the thread to end: a thread cannot be
+    stopped, and the clean-up that follows a cancelled start must not race one still making disks,
+    mounts or namespaces (it would find a mount point filling up under it)."""
+    work = asyncio.ensure_future(asyncio.to_thread(func, *args))
+    try:
+        return await asyncio.shield(work)
+    except asyncio.CancelledError:
+        while not work.done():
+            with contextlib.suppress(asyncio.CancelledError):
+                await asyncio.wait([work])
+        raise
 
 
 def _disk_usage(root: Path) -> int:

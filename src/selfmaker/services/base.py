@@ -14,6 +14,9 @@ import inspect
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from selfmaker.domain.partitions import partition_of
+from selfmaker.offload import on_user_input_pool
+
 
 class ServiceError(Exception):
     """An AWS error: ``code`` is the wire error code, ``status`` the HTTP status."""
@@ -39,8 +42,14 @@ class RequestContext:
     request_id: str
     endpoint_url: str  # the base URL clients reach this server at, for links we hand out
 
-    def arn(self, service: str, resource: str) -> str:
-        return f"arn:aws:{service}:{self.region}:{self.account_id}:{resource}"
+    @property
+    def partition(self) -> str:
+        return partition_of(self.region)
+
+    def arn(self, service: str, resource: str, region: str | None = None) -> str:
+        """An ARN in this request's partition, region and account (``region=""`` for global services)."""
+        region = self.region if region is None else region
+        return f"arn:{self.partition}:{service}:{region}:{self.account_id}:{resource}"
 
 
 def blocking(method: Callable) -> Callable:
@@ -50,9 +59,19 @@ def blocking(method: Callable) -> Callable:
     return method
 
 
+def on_user_input(method: Callable) -> Callable:
+    """Mark a provider method whose CPU work is matching what users hand in (their patterns): it runs in the
+    user-input pool (``selfmaker.offload``), so many at once cannot take the server's own worker threads."""
+    method.blocking = "user-input"  # type: ignore[attr-defined]
+    return method
+
+
 async def invoke(method: Callable, ctx: RequestContext, params: dict):
     """Call a provider method however it is written: async, plain, or plain and ``@blocking``."""
-    if getattr(method, "blocking", False):
+    kind = getattr(method, "blocking", False)
+    if kind == "user-input":
+        return await on_user_input_pool(method, ctx, params)
+    if kind:
         return await asyncio.to_thread(method, ctx, params)
     result = method(ctx, params)
     if inspect.isawaitable(result):

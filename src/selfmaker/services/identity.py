@@ -106,6 +106,9 @@ class CredentialStore:
     def forget(self, access_key_id: str) -> None:
         self._cache.pop(access_key_id, None)
 
+    def forget_all(self) -> None:
+        self._cache.clear()
+
 
 def _setting(engine: Engine, key: str) -> str | None:
     with engine.connect() as conn:

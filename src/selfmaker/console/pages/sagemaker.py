@@ -105,7 +105,15 @@ def type_label(view: View, kind: InstanceType) -> str:
              view.t("%(memory)s GiB memory", memory=f"{kind.memory_gib:g}")]
     if kind.gpus:
         parts.append(view.t("%(gpus)d × %(model)s GPU", gpus=kind.gpus, model=kind.gpu_model or "NVIDIA"))
-    parts.append(view.t("%(price)s per hour", price=view.money(kind.price_per_hour)))
+    if kind.accelerators:
+        parts.append(view.t("%(count)d × %(model)s accelerator", count=kind.accelerators,
+                            model=kind.accelerator_model or "AWS Neuron"))
+    if kind.price_per_hour is None:
+        parts.append(view.t("price unknown"))
+    else:
+        parts.append(view.t("%(price)s per hour", price=view.money(kind.price_per_hour)))
+    if kind.estimated:
+        parts.append(view.t("specs estimated"))
     return f"{kind.name} — " + ", ".join(parts)
 
 
@@ -202,12 +210,15 @@ def routes(console: Console) -> list:
             configs: list[dict] | None = await all_lifecycle_configs(view)
         except ServiceError:
             configs = None
-        kinds = sorted(console.catalogue.values(), key=lambda k: (k.gpus > 0, k.price_per_hour, k.name))
+        # Cheapest first; types of unknown price after those of known price.
+        kinds = sorted(console.catalogue.values(),
+                       key=lambda k: (k.price_per_hour is None, k.price_per_hour or 0, k.vcpus, k.name))
         return view.render(
             "sagemaker/create.html", status=status, values=values, errors=errors or {}, error=error,
             roles=await role_arns(view), configs=configs,
-            cpu_types=[(k.name, type_label(view, k)) for k in kinds if not k.gpus],
+            cpu_types=[(k.name, type_label(view, k)) for k in kinds if not k.gpus and not k.accelerators],
             gpu_types=[(k.name, type_label(view, k)) for k in kinds if k.gpus],
+            accelerator_types=[(k.name, type_label(view, k)) for k in kinds if k.accelerators],
             default_volume=DEFAULT_VOLUME_GB, max_volume=MAX_VOLUME_GB,
         )
 

@@ -23,7 +23,7 @@ _VALIDATION_CODES = {"sagemaker": "ValidationException", "logs": "InvalidParamet
 _HANDLER_CODES = (  # (words in an AWS error code, CloudFormation's HandlerErrorCode)
     (("NotFound", "NoSuchEntity", "RecordNotFound"), "NotFound"),
     (("AlreadyExists", "EntityAlreadyExists", "ResourceInUse"), "AlreadyExists"),
-    (("AccessDenied", "Unauthorized"), "AccessDenied"),
+    (("AccessDenied", "Unauthorized", "AuthorizationError"), "AccessDenied"),
     (("Validation", "InvalidParameter", "MalformedPolicy"), "InvalidRequest"),
     (("LimitExceeded", "ResourceLimitExceeded"), "ServiceLimitExceeded"),
 )

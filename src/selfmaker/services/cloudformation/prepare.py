@@ -4,7 +4,6 @@ decide the conditions."""
 
 from __future__ import annotations
 
-import asyncio
 import re
 import uuid
 from collections.abc import Mapping
@@ -15,6 +14,7 @@ from selfmaker.domain.cfn.errors import TemplateError
 from selfmaker.domain.cfn.parameters import NO_ECHO_MASK, resolve
 from selfmaker.domain.cfn.plan import Plan, make_plan, pseudo_parameters
 from selfmaker.domain.cfn.template import Template
+from selfmaker.offload import on_user_input_pool
 from selfmaker.services.base import RequestContext, ServiceError
 
 _STACK_NAME = re.compile(r"[a-zA-Z][-a-zA-Z0-9]*")
@@ -76,14 +76,14 @@ def prepare(ctx: RequestContext, body: str, attributes: Mapping[str, frozenset[s
 
 
 async def prepare_off_loop(*args, **kwargs) -> Prepared:
-    """``prepare`` in a worker thread: parsing a template and matching its parameters against their patterns
+    """``prepare`` in the user-input pool: parsing a template and matching its parameters against their patterns
     is CPU work (bounded, but up to a second), which must not hold up everyone else's requests."""
-    return await asyncio.to_thread(prepare, *args, **kwargs)
+    return await on_user_input_pool(prepare, *args, **kwargs)
 
 
 async def parse_off_loop(body: str, attributes: Mapping[str, frozenset[str]]) -> Template:
-    """``parse`` in a worker thread, for the same reason."""
-    return await asyncio.to_thread(parse, body, attributes)
+    """``parse`` in the user-input pool, for the same reason."""
+    return await on_user_input_pool(parse, body, attributes)
 
 
 @lru_cache(maxsize=256)

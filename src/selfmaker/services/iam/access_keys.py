@@ -1,13 +1,17 @@
-"""IAM access keys of users: at most two each, Active or Inactive, kept where the gateway looks them up."""
+"""IAM access keys of users: at most two each, Active or Inactive, kept where the gateway looks them up, and
+when each was last used."""
 
 from __future__ import annotations
 
-from sqlalchemy import Engine
+from sqlalchemy import Engine, select
 
 from selfmaker.services.base import RequestContext, ServiceError
 from selfmaker.services.iam.common import caller_kind, find_owner, limit_exceeded, listing, no_such_entity
 from selfmaker.services.iam.directory import Directory
+from selfmaker.services.iam.key_usage import KeyUsage
+from selfmaker.services.iam.tables import iam_users
 from selfmaker.services.identity import Credential, CredentialStore, new_access_key_id, new_secret_access_key
+from selfmaker.store.tables import access_keys
 
 MAX_KEYS = 2
 
@@ -16,6 +20,7 @@ class AccessKeys:
     engine: Engine
     directory: Directory
     credentials: CredentialStore
+    key_usage: KeyUsage
 
     def _user(self, ctx: RequestContext, params: dict):
         """The user named, or the calling user when none is (as IAM defaults it)."""
@@ -66,5 +71,20 @@ class AccessKeys:
     def DeleteAccessKey(self, ctx: RequestContext, params: dict) -> dict:
         row = self._key(ctx, params)
         self.credentials.remove(row.access_key_id)
+        self.key_usage.forget(row.access_key_id)
         self.directory.changed()
         return {}
+
+    def GetAccessKeyLastUsed(self, ctx: RequestContext, params: dict) -> dict:
+        key_id = params["AccessKeyId"]
+        with self.engine.connect() as conn:
+            key = conn.execute(select(access_keys).where(access_keys.c.access_key_id == key_id,
+                                                         access_keys.c.account_id == ctx.account_id,
+                                                         access_keys.c.session_token.is_(None))).first()
+            if key is None:  # temporary (STS) keys are not IAM's
+                raise no_such_entity(f"The Access Key with id {key_id} cannot be found.")
+            user = conn.execute(select(iam_users.c.name).where(iam_users.c.arn == key.principal_arn)).scalar()
+            used = self.key_usage.last_used(conn, key_id)
+        last_used = {"ServiceName": "N/A", "Region": "N/A"} if used is None else {
+            "LastUsedDate": used.last_used, "ServiceName": used.service, "Region": used.region}
+        return {"UserName": user, "AccessKeyLastUsed": last_used}

@@ -11,12 +11,13 @@ from urllib.parse import quote
 from sqlalchemy import Connection, Engine, select, update
 
 from selfmaker import bounded_json
-from selfmaker.domain import policy
+from selfmaker.domain import policy_grammar
 from selfmaker.services.base import RequestContext, ServiceError
-from selfmaker.services.iam.tables import iam_attachments, iam_inline_policies, iam_roles, iam_users
+from selfmaker.services.iam.tables import iam_attachments, iam_groups, iam_inline_policies, iam_roles, iam_users
 
 _ID_ALPHABET = string.ascii_uppercase + string.digits
 DEFAULT_MAX_ITEMS = 100
+OWNER_TABLES = {"user": iam_users, "role": iam_roles, "group": iam_groups}  # what owns policies
 
 
 def no_such_entity(message: str) -> ServiceError:
@@ -73,26 +74,44 @@ def named_or_calling_user(ctx: RequestContext, params: dict) -> str:
     return name
 
 
-def check_document(text: str, trust: bool = False) -> str:
-    """A policy document as given, once IAM's grammar accepts it (else MalformedPolicyDocument)."""
+# IAM's quotas on documents, counted without white space: a managed policy, a role's trust policy, and all the
+# inline policies of one user, role or group together.
+MANAGED_POLICY_SIZE = 6144
+TRUST_POLICY_SIZE = 2048
+INLINE_POLICIES_SIZE = {"user": 2048, "role": 10240, "group": 5120}
+
+
+def check_document(text: str, kind: policy_grammar.Kind = "inline") -> str:
+    """A policy document as given, once IAM's grammar accepts it (else MalformedPolicyDocument) and, for a
+    managed or trust policy, once it fits IAM's quota (else LimitExceeded)."""
     try:
-        policy.parse(text, trust=trust)
-    except policy.PolicyError as err:
+        policy_grammar.parse(text, kind)
+    except policy_grammar.PolicyError as err:
         raise ServiceError("MalformedPolicyDocument", err.message) from None
+    if kind == "managed" and policy_grammar.size(text) > MANAGED_POLICY_SIZE:
+        raise limit_exceeded(f"Cannot exceed quota for PolicySize: {MANAGED_POLICY_SIZE}")
+    if kind == "trust" and policy_grammar.size(text) > TRUST_POLICY_SIZE:
+        raise limit_exceeded(f"Cannot exceed quota for ACLSizePerRole: {TRUST_POLICY_SIZE}")
     return text
+
+
+def check_inline_size(conn: Connection, ctx: RequestContext, kind: str, owner, name: str, document: str) -> None:
+    """IAM's LimitExceeded when ``document``, put as inline policy ``name`` of ``owner``, would make its inline
+    policies together larger than the quota of its kind."""
+    others = conn.execute(
+        select(iam_inline_policies.c.document).where(
+            iam_inline_policies.c.account_id == ctx.account_id, iam_inline_policies.c.owner_kind == kind,
+            iam_inline_policies.c.owner_key == owner.name_key, iam_inline_policies.c.name != name,
+        )
+    ).scalars()
+    limit = INLINE_POLICIES_SIZE[kind]
+    if policy_grammar.size(document) + sum(policy_grammar.size(other) for other in others) > limit:
+        raise limit_exceeded(f"Maximum policy size of {limit} bytes exceeded for {kind} {owner.name}")
 
 
 def encoded(document: str) -> str:
     # IAM answers policy documents URL-encoded; botocore decodes them back into dicts.
     return quote(document, safe="")
-
-
-def merge_tags(current: list[dict], new: list[dict]) -> list[dict]:
-    merged = {tag["Key"]: tag["Value"] for tag in current}
-    merged.update({tag["Key"]: tag.get("Value", "") for tag in new})
-    if len(merged) > 50:
-        raise limit_exceeded("The number of tags has reached the maximum limit of 50.")
-    return [{"Key": key, "Value": value} for key, value in merged.items()]
 
 
 def listing(items: list, params: dict, key: str) -> dict:
@@ -112,8 +131,8 @@ def listing(items: list, params: dict, key: str) -> dict:
 
 
 def find_owner(conn: Connection, ctx: RequestContext, kind: str, name: str):
-    """The user or role (``kind``) of that name, or IAM's NoSuchEntity."""
-    table = iam_users if kind == "user" else iam_roles
+    """The user, role or group (``kind``) of that name, or IAM's NoSuchEntity."""
+    table = OWNER_TABLES[kind]
     row = conn.execute(
         select(table).where(table.c.account_id == ctx.account_id, table.c.name_key == name.lower())
     ).first()
@@ -123,7 +142,7 @@ def find_owner(conn: Connection, ctx: RequestContext, kind: str, name: str):
 
 
 def require_no_policies(conn: Connection, ctx: RequestContext, kind: str, key: str) -> None:
-    """IAM's DeleteConflict when a user or role still has inline or attached policies."""
+    """IAM's DeleteConflict when a user, role or group still has inline or attached policies."""
     for table, message in (
         (iam_inline_policies, "Cannot delete entity, must delete policies first."),
         (iam_attachments, "Cannot delete entity, must detach all policies first."),
@@ -137,8 +156,8 @@ def require_no_policies(conn: Connection, ctx: RequestContext, kind: str, key: s
 
 
 def update_owner(engine: Engine, ctx: RequestContext, kind: str, name: str, change) -> None:
-    """Read a user or role and write what ``change(row)`` returns, in one transaction."""
-    table = iam_users if kind == "user" else iam_roles
+    """Read a user, role or group and write what ``change(row)`` returns, in one transaction."""
+    table = OWNER_TABLES[kind]
     with engine.begin() as conn:
         row = find_owner(conn, ctx, kind, name)
         values = change(row)

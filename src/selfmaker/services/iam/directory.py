@@ -17,13 +17,19 @@ from selfmaker.domain.policy import Policy, compile_policy
 from selfmaker.services.iam import aws_managed
 from selfmaker.services.iam.tables import (
     iam_attachments,
+    iam_group_members,
+    iam_groups,
     iam_inline_policies,
+    iam_instance_profiles,
     iam_policies,
     iam_policy_versions,
     iam_roles,
     iam_users,
     sts_sessions,
 )
+
+# What IAM names, by the resource kind its ARNs say.
+_NAMED = {"user": iam_users, "role": iam_roles, "group": iam_groups, "instance-profile": iam_instance_profiles}
 
 
 @dataclass(frozen=True)
@@ -58,8 +64,8 @@ class Directory:
     # --- rows ------------------------------------------------------------------------------------------
 
     def owner_arn(self, account_id: str, kind: str, name: str) -> str | None:
-        """The ARN (with its path) of the user or role of that name, or None."""
-        table = iam_users if kind == "user" else iam_roles
+        """The ARN (with its path) of the user, role, group or instance profile of that name, or None."""
+        table = _NAMED[kind]
         with self.engine.connect() as conn:
             return conn.execute(
                 select(table.c.arn).where(table.c.account_id == account_id, table.c.name_key == name.lower())
@@ -110,6 +116,16 @@ class Directory:
         policies += self._managed(conn, list(attached))
         return tuple(policies)
 
+    def group_policies(self, conn: Connection, account_id: str, user_id: str) -> tuple[Policy, ...]:
+        """The policies of every group the user (by its AIDA… id) is in, compiled."""
+        keys = conn.execute(
+            select(iam_groups.c.name_key).join(
+                iam_group_members, (iam_group_members.c.account_id == iam_groups.c.account_id)
+                & (iam_group_members.c.group_id == iam_groups.c.group_id)
+            ).where(iam_group_members.c.account_id == account_id, iam_group_members.c.user_id == user_id)
+        ).scalars().all()
+        return tuple(policy for key in keys for policy in self.owner_policies(conn, account_id, "group", key))
+
     def _managed(self, conn: Connection, arns: list[str]) -> list[Policy]:
         policies = []
         for arn in arns:
@@ -137,6 +153,7 @@ class Directory:
             if user is not None:
                 context = {**base, "aws:principaltype": "User", "aws:username": user.name, "aws:userid": user.user_id}
                 policies = self.owner_policies(conn, account_id, "user", user.name_key)
+                policies += self.group_policies(conn, account_id, user.user_id)  # a user acts under its groups' too
                 return Principal(arn, "user", account_id, user.user_id, policies, context=context)
         session = conn.execute(select(sts_sessions).where(sts_sessions.c.access_key_id == access_key_id)).first()
         if session is not None:

@@ -1,15 +1,22 @@
-"""Inline policies: documents embedded in one user or role, by name."""
+"""Inline policies: documents embedded in one user, role or group, by name."""
 
 from __future__ import annotations
 
 from sqlalchemy import Engine, delete, insert, select
 
 from selfmaker.services.base import RequestContext
-from selfmaker.services.iam.common import check_document, encoded, find_owner, listing, no_such_entity
+from selfmaker.services.iam.common import (
+    check_document,
+    check_inline_size,
+    encoded,
+    find_owner,
+    listing,
+    no_such_entity,
+)
 from selfmaker.services.iam.directory import Directory
 from selfmaker.services.iam.tables import iam_inline_policies as inline
 
-_NAME_PARAM = {"user": "UserName", "role": "RoleName"}
+_NAME_PARAM = {"user": "UserName", "role": "RoleName", "group": "GroupName"}
 
 
 class InlinePolicies:
@@ -23,6 +30,7 @@ class InlinePolicies:
         document = check_document(params["PolicyDocument"])
         with self.engine.begin() as conn:
             owner = find_owner(conn, ctx, kind, params[_NAME_PARAM[kind]])
+            check_inline_size(conn, ctx, kind, owner, params["PolicyName"], document)
             conn.execute(delete(inline).where(*self._where(ctx, kind, owner), inline.c.name == params["PolicyName"]))
             conn.execute(
                 insert(inline).values(account_id=ctx.account_id, owner_kind=kind, owner_key=owner.name_key,
@@ -83,3 +91,15 @@ class InlinePolicies:
 
     def ListRolePolicies(self, ctx: RequestContext, params: dict) -> dict:
         return self._list(ctx, "role", params)
+
+    def PutGroupPolicy(self, ctx: RequestContext, params: dict) -> dict:
+        return self._put(ctx, "group", params)
+
+    def GetGroupPolicy(self, ctx: RequestContext, params: dict) -> dict:
+        return self._get(ctx, "group", params)
+
+    def DeleteGroupPolicy(self, ctx: RequestContext, params: dict) -> dict:
+        return self._delete(ctx, "group", params)
+
+    def ListGroupPolicies(self, ctx: RequestContext, params: dict) -> dict:
+        return self._list(ctx, "group", params)

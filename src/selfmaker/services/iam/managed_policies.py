@@ -1,5 +1,5 @@
 """Managed policies: standalone, versioned documents (customer's own, or AWS's fixed ones), attached to
-users and roles by ARN."""
+users, roles and groups by ARN."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from sqlalchemy import Connection, Engine, delete, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
 from selfmaker.services.base import RequestContext
-from selfmaker.services.iam import aws_managed
+from selfmaker.services.iam import aws_managed, tags
 from selfmaker.services.iam.common import (
     already_exists,
     check_document,
@@ -20,7 +20,6 @@ from selfmaker.services.iam.common import (
     invalid_input,
     limit_exceeded,
     listing,
-    merge_tags,
     no_such_entity,
     unique_id,
 )
@@ -28,8 +27,8 @@ from selfmaker.services.iam.directory import Directory
 from selfmaker.services.iam.tables import iam_attachments, iam_policies, iam_policy_versions
 
 MAX_VERSIONS = 5
-MAX_ATTACHED = 10  # managed policies per user or per role
-_NAME_PARAM = {"user": "UserName", "role": "RoleName"}
+MAX_ATTACHED = 10  # managed policies per user, per role or per group
+_NAME_PARAM = {"user": "UserName", "role": "RoleName", "group": "GroupName"}
 
 
 def _not_attachable(arn: str):
@@ -142,7 +141,7 @@ class ManagedPolicies:
 
     def CreatePolicy(self, ctx: RequestContext, params: dict) -> dict:
         name, path = params["PolicyName"], params.get("Path", "/")
-        document = check_document(params["PolicyDocument"])
+        document = check_document(params["PolicyDocument"], "managed")
         arn, now = iam_arn(ctx, "policy", path, name), time.time()
         try:
             with self.engine.begin() as conn:
@@ -150,7 +149,7 @@ class ManagedPolicies:
                     insert(iam_policies).values(
                         arn=arn, account_id=ctx.account_id, name_key=name.lower(), name=name, path=path,
                         policy_id=unique_id("ANPA"), description=params.get("Description"), default_version="v1",
-                        next_version=2, tags=merge_tags([], params.get("Tags", [])), create_date=now,
+                        next_version=2, tags=tags.checked(params.get("Tags", [])), create_date=now,
                         update_date=now,
                     )
                 )
@@ -182,7 +181,7 @@ class ManagedPolicies:
 
     def CreatePolicyVersion(self, ctx: RequestContext, params: dict) -> dict:
         arn = params["PolicyArn"]
-        document = check_document(params["PolicyDocument"])
+        document = check_document(params["PolicyDocument"], "managed")
         now = time.time()
         with self.engine.begin() as conn:
             row = self._writable(conn, ctx, arn)
@@ -234,6 +233,28 @@ class ManagedPolicies:
                          .values(default_version=version, update_date=time.time()))
         self.directory.changed()
         return {}
+
+    # --- tags (customer managed policies have them; AWS managed ones have none) ---------------------------
+
+    def _retag(self, ctx: RequestContext, arn: str, change) -> None:
+        with self.engine.begin() as conn:
+            row = self._writable(conn, ctx, arn)
+            conn.execute(update(iam_policies).where(iam_policies.c.arn == arn).values(tags=change(row.tags)))
+
+    def TagPolicy(self, ctx: RequestContext, params: dict) -> dict:
+        self._retag(ctx, params["PolicyArn"], lambda current: tags.merged(current, params["Tags"]))
+        return {}
+
+    def UntagPolicy(self, ctx: RequestContext, params: dict) -> dict:
+        self._retag(ctx, params["PolicyArn"], lambda current: tags.without(current, params["TagKeys"]))
+        return {}
+
+    def ListPolicyTags(self, ctx: RequestContext, params: dict) -> dict:
+        arn = params["PolicyArn"]
+        if arn in aws_managed.BY_ARN:
+            return listing([], params, "Tags")
+        with self.engine.connect() as conn:
+            return listing(self._customer(conn, ctx, arn).tags, params, "Tags")
 
     # --- attachments -----------------------------------------------------------------------------------
 
@@ -301,3 +322,12 @@ class ManagedPolicies:
 
     def ListAttachedRolePolicies(self, ctx: RequestContext, params: dict) -> dict:
         return self._list_attached(ctx, "role", params)
+
+    def AttachGroupPolicy(self, ctx: RequestContext, params: dict) -> dict:
+        return self._attach(ctx, "group", params)
+
+    def DetachGroupPolicy(self, ctx: RequestContext, params: dict) -> dict:
+        return self._detach(ctx, "group", params)
+
+    def ListAttachedGroupPolicies(self, ctx: RequestContext, params: dict) -> dict:
+        return self._list_attached(ctx, "group", params)

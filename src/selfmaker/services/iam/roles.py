@@ -8,21 +8,22 @@ from sqlalchemy import Engine, delete, insert, select
 from sqlalchemy.exc import IntegrityError
 
 from selfmaker.services.base import RequestContext
+from selfmaker.services.iam import tags
 from selfmaker.services.iam.common import (
     already_exists,
     check_document,
+    delete_conflict,
     encoded,
     find_owner,
     iam_arn,
     listing,
-    merge_tags,
     refuse_boundary,
     require_no_policies,
     unique_id,
     update_owner,
 )
 from selfmaker.services.iam.directory import Directory
-from selfmaker.services.iam.tables import iam_roles
+from selfmaker.services.iam.tables import iam_instance_profile_roles, iam_roles
 
 DEFAULT_MAX_SESSION = 3600
 
@@ -54,10 +55,10 @@ class Roles:
         values = dict(
             account_id=ctx.account_id, name_key=name.lower(), name=name, path=path,
             arn=iam_arn(ctx, "role", path, name), role_id=unique_id("AROA"),
-            trust_policy=check_document(params["AssumeRolePolicyDocument"], trust=True),
+            trust_policy=check_document(params["AssumeRolePolicyDocument"], "trust"),
             description=params.get("Description"),
             max_session_duration=params.get("MaxSessionDuration", DEFAULT_MAX_SESSION),
-            tags=merge_tags([], params.get("Tags", [])), create_date=time.time(),
+            tags=tags.checked(params.get("Tags", [])), create_date=time.time(),
         )
         try:
             with self.engine.begin() as conn:
@@ -84,6 +85,11 @@ class Roles:
     def DeleteRole(self, ctx: RequestContext, params: dict) -> dict:
         with self.engine.begin() as conn:
             row = find_owner(conn, ctx, "role", params["RoleName"])
+            if conn.execute(select(iam_instance_profile_roles.c.profile_key).where(
+                iam_instance_profile_roles.c.account_id == ctx.account_id,
+                iam_instance_profile_roles.c.role_id == row.role_id,
+            )).first():
+                raise delete_conflict("Cannot delete entity, must remove roles from instance profile first.")
             require_no_policies(conn, ctx, "role", row.name_key)
             conn.execute(
                 delete(iam_roles).where(iam_roles.c.account_id == ctx.account_id, iam_roles.c.name_key == row.name_key)
@@ -92,7 +98,7 @@ class Roles:
         return {}
 
     def UpdateAssumeRolePolicy(self, ctx: RequestContext, params: dict) -> dict:
-        document = check_document(params["PolicyDocument"], trust=True)
+        document = check_document(params["PolicyDocument"], "trust")
         self._update_role(ctx, params["RoleName"], lambda row: {"trust_policy": document})
         return {}
 
@@ -111,12 +117,11 @@ class Roles:
             return {"Role": role_shape(find_owner(conn, ctx, "role", params["RoleName"]))}
 
     def TagRole(self, ctx: RequestContext, params: dict) -> dict:
-        self._update_role(ctx, params["RoleName"], lambda row: {"tags": merge_tags(row.tags, params["Tags"])})
+        self._update_role(ctx, params["RoleName"], lambda row: {"tags": tags.merged(row.tags, params["Tags"])})
         return {}
 
     def UntagRole(self, ctx: RequestContext, params: dict) -> dict:
-        keys = set(params["TagKeys"])
-        self._update_role(ctx, params["RoleName"], lambda row: {"tags": [t for t in row.tags if t["Key"] not in keys]})
+        self._update_role(ctx, params["RoleName"], lambda row: {"tags": tags.without(row.tags, params["TagKeys"])})
         return {}
 
     def ListRoleTags(self, ctx: RequestContext, params: dict) -> dict:

@@ -159,3 +159,60 @@ instance_credentials = Table(
     Column("token", String(128), nullable=False),
     Column("access_key_id", String(128)),
 )
+
+# IAM groups: their inline policies and attachments are rows of iam_inline_policies and iam_attachments with
+# owner_kind "group".
+iam_groups = Table(
+    "iam_groups",
+    metadata,
+    Column("account_id", String(12), primary_key=True),
+    Column("name_key", String(128), primary_key=True),
+    Column("name", String(128), nullable=False),
+    Column("path", String(512), nullable=False),
+    Column("arn", String(2048), nullable=False, unique=True),
+    Column("group_id", String(32), nullable=False, unique=True),  # AGPA…
+    Column("create_date", Float, nullable=False),
+)
+
+# Who is in which group, by unique ids (so renaming either leaves memberships be).
+iam_group_members = Table(
+    "iam_group_members",
+    metadata,
+    Column("account_id", String(12), primary_key=True),
+    Column("group_id", String(32), primary_key=True),
+    Column("user_id", String(32), primary_key=True),
+    Index("ix_iam_group_members_user", "account_id", "user_id"),
+)
+
+iam_instance_profiles = Table(
+    "iam_instance_profiles",
+    metadata,
+    Column("account_id", String(12), primary_key=True),
+    Column("name_key", String(128), primary_key=True),
+    Column("name", String(128), nullable=False),
+    Column("path", String(512), nullable=False),
+    Column("arn", String(2048), nullable=False, unique=True),
+    Column("profile_id", String(32), nullable=False),  # AIPA…
+    Column("tags", JSON, nullable=False),
+    Column("create_date", Float, nullable=False),
+)
+
+# The role of each instance profile: the key allows one, IAM's quota (InstanceSessionsPerInstanceProfile).
+iam_instance_profile_roles = Table(
+    "iam_instance_profile_roles",
+    metadata,
+    Column("account_id", String(12), primary_key=True),
+    Column("profile_key", String(128), primary_key=True),
+    Column("role_id", String(32), nullable=False),
+    Index("ix_iam_instance_profile_roles_role", "account_id", "role_id"),
+)
+
+# When each IAM user's (or the root's) access key last signed a request, for GetAccessKeyLastUsed.
+iam_access_key_usage = Table(
+    "iam_access_key_usage",
+    metadata,
+    Column("access_key_id", String(128), primary_key=True),
+    Column("last_used", Float, nullable=False),
+    Column("service", String(64), nullable=False),
+    Column("region", String(32), nullable=False),
+)

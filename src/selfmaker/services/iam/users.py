@@ -1,4 +1,4 @@
-"""IAM users: create, read, list, tag, delete (only once nothing hangs on them, as IAM insists)."""
+"""IAM users: create, read, list, rename, tag, delete (only once nothing hangs on them, as IAM insists)."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ from sqlalchemy import Engine, delete, func, insert, select
 from sqlalchemy.exc import IntegrityError
 
 from selfmaker.services.base import RequestContext, ServiceError
+from selfmaker.services.iam import tags
 from selfmaker.services.iam.common import (
     already_exists,
     caller_kind,
@@ -15,14 +16,15 @@ from selfmaker.services.iam.common import (
     find_owner,
     iam_arn,
     listing,
-    merge_tags,
     refuse_boundary,
     require_no_policies,
     unique_id,
     update_owner,
 )
 from selfmaker.services.iam.directory import Directory
-from selfmaker.services.iam.tables import iam_login_profiles, iam_password_history, iam_users
+from selfmaker.services.iam.tables import iam_group_members, iam_login_profiles, iam_password_history, iam_users
+from selfmaker.services.iam.user_renames import rename_user
+from selfmaker.services.identity import CredentialStore
 from selfmaker.store.tables import access_keys
 
 
@@ -37,6 +39,7 @@ def user_shape(row, with_tags: bool = True) -> dict:
 class Users:
     engine: Engine
     directory: Directory
+    credentials: CredentialStore
 
     def CreateUser(self, ctx: RequestContext, params: dict) -> dict:
         refuse_boundary(params)
@@ -44,7 +47,7 @@ class Users:
         values = dict(
             account_id=ctx.account_id, name_key=name.lower(), name=name, path=path,
             arn=iam_arn(ctx, "user", path, name), user_id=unique_id("AIDA"),
-            tags=merge_tags([], params.get("Tags", [])), create_date=time.time(),
+            tags=tags.checked(params.get("Tags", [])), create_date=time.time(),
         )
         try:
             with self.engine.begin() as conn:
@@ -91,6 +94,10 @@ class Users:
                 raise delete_conflict("Cannot delete entity, must delete login profile first.")
             if conn.execute(select(access_keys.c.access_key_id).where(access_keys.c.principal_arn == user.arn)).first():
                 raise delete_conflict("Cannot delete entity, must delete access keys first.")
+            if conn.execute(select(iam_group_members.c.group_id).where(
+                iam_group_members.c.account_id == ctx.account_id, iam_group_members.c.user_id == user.user_id
+            )).first():
+                raise delete_conflict("Cannot delete entity, must remove user from all groups first.")
             require_no_policies(conn, ctx, "user", user.name_key)
             conn.execute(
                 delete(iam_users).where(iam_users.c.account_id == ctx.account_id, iam_users.c.name_key == user.name_key)
@@ -102,15 +109,28 @@ class Users:
         self.directory.changed()
         return {}
 
+    def UpdateUser(self, ctx: RequestContext, params: dict) -> dict:
+        new_name = params.get("NewUserName", params["UserName"])
+        try:
+            with self.engine.begin() as conn:
+                user = find_owner(conn, ctx, "user", params["UserName"])
+                new_name, new_path = params.get("NewUserName", user.name), params.get("NewPath", user.path)
+                moved = rename_user(conn, ctx, user, new_name, new_path, iam_arn(ctx, "user", new_path, new_name))
+        except IntegrityError:  # the name (or the ARN) is another user's
+            raise already_exists(f"User with name {new_name} already exists.") from None
+        for access_key_id in moved:
+            self.credentials.forget(access_key_id)  # its cached credential names the old ARN
+        self.directory.changed()
+        return {}
+
     def TagUser(self, ctx: RequestContext, params: dict) -> dict:
         update_owner(self.engine, ctx, "user", params["UserName"],
-                     lambda row: {"tags": merge_tags(row.tags, params["Tags"])})
+                     lambda row: {"tags": tags.merged(row.tags, params["Tags"])})
         return {}
 
     def UntagUser(self, ctx: RequestContext, params: dict) -> dict:
-        keys = set(params["TagKeys"])
         update_owner(self.engine, ctx, "user", params["UserName"],
-                     lambda row: {"tags": [tag for tag in row.tags if tag["Key"] not in keys]})
+                     lambda row: {"tags": tags.without(row.tags, params["TagKeys"])})
         return {}
 
     def ListUserTags(self, ctx: RequestContext, params: dict) -> dict:

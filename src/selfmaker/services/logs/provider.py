@@ -17,8 +17,9 @@ from itertools import pairwise
 from sqlalchemy import Connection, Engine, Row, Select, and_, case, delete, false, func, select, tuple_, update
 from sqlalchemy.exc import IntegrityError, OperationalError
 
+from selfmaker.domain.partitions import partition_of
 from selfmaker.patterns import Budget, BudgetExhausted, PatternBudgetError
-from selfmaker.services.base import RequestContext, ServiceError, blocking
+from selfmaker.services.base import RequestContext, ServiceError, on_user_input
 from selfmaker.services.logs.filter_pattern import FilterPatternError, compile_pattern
 from selfmaker.services.logs.tokens import decode_token, encode_token, invalid_token
 from selfmaker.store.tables import log_events, log_groups, log_streams, tags
@@ -38,7 +39,7 @@ _BEFORE_ALL: _Position = (-(2**63), 0)
 
 
 def group_arn(region: str, account_id: str, group: str) -> str:
-    return f"arn:aws:logs:{region}:{account_id}:log-group:{group}"
+    return f"arn:{partition_of(region)}:logs:{region}:{account_id}:log-group:{group}"
 
 
 def stream_arn(region: str, account_id: str, group: str, stream: str) -> str:
@@ -291,7 +292,7 @@ class LogsService:
             "nextBackwardToken": backward_token,
         }
 
-    @blocking  # a scan that matches user patterns: in a worker thread, so the event loop serves everyone else
+    @on_user_input  # a scan that matches user patterns: off the event loop, in the pool for such work
     def FilterLogEvents(self, ctx: RequestContext, params: dict) -> dict:
         group = self._group_param(ctx, params)
         names, prefix = params.get("logStreamNames"), params.get("logStreamNamePrefix")

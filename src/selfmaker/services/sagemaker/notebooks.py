@@ -11,6 +11,7 @@ from sqlalchemy.exc import IntegrityError
 from selfmaker.config import Settings
 from selfmaker.domain import notebook_states as st
 from selfmaker.domain.instance_types import InstanceType
+from selfmaker.runtime import neuron
 from selfmaker.runtime.gpus import count_gpus
 from selfmaker.services.base import RequestContext, ServiceError, validation_error
 from selfmaker.services.sagemaker.common import arn, listing_page, write_tags
@@ -83,6 +84,13 @@ class NotebookInstances:
                 f"{name} needs {kind.gpus} GPU(s) ({kind.gpu_model}), but this Selfmaker host has "
                 f"{count_gpus()}. Choose a CPU instance type such as ml.t3.medium, or run Selfmaker on a "
                 "host with GPUs.",
+            )
+        if kind.accelerators > neuron.count_devices():
+            raise ServiceError(
+                "ResourceLimitExceeded",
+                f"{name} needs {kind.accelerators} {kind.accelerator_model} accelerator(s), but this Selfmaker "
+                f"host has {neuron.count_devices()} AWS Neuron devices (/dev/neuron*). Choose a CPU instance type "
+                "such as ml.t3.medium, or run Selfmaker on a host with Inferentia or Trainium chips.",
             )
         return kind
 

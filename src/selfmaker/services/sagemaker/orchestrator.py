@@ -115,6 +115,17 @@ class NotebookOrchestrator:
         await asyncio.gather(*self._tasks.values(), return_exceptions=True)
         await self.runtime.close()
 
+    async def discard_all(self) -> None:
+        """Stop every transition and delete every instance's sandbox and volume (the test-mode reset; the
+        caller then empties the store)."""
+        for task in list(self._tasks.values()):
+            task.cancel()
+        await asyncio.gather(*self._tasks.values(), return_exceptions=True)
+        with self.engine.connect() as conn:
+            instance_ids = conn.execute(select(notebook_instances.c.instance_id)).scalars().all()
+        for instance_id in instance_ids:
+            await self.runtime.delete(instance_id, self.volume_dir(instance_id))
+
     async def wait_idle(self) -> None:
         """Wait for the transitions under way (tests and the CLI use it)."""
         while self._tasks:
@@ -230,6 +241,7 @@ class NotebookOrchestrator:
             lifecycle_arn=lifecycle_arn,
             lifecycle_timeout=self.settings.lifecycle_timeout,
             gpus=kind.gpus if kind else 0,
+            accelerators=kind.accelerators if kind else 0,
             env=env,
             metadata={"ResourceArn": row.arn, "ResourceName": row.name},
             volume_size_gb=row.volume_size_gb,

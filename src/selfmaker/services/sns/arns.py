@@ -5,14 +5,32 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from selfmaker.services.base import RequestContext
+from selfmaker.services.base import RequestContext, ServiceError
 from selfmaker.services.sns.errors import invalid_parameter, not_authorized
 
-TOPIC_NAME = re.compile(r"^[A-Za-z0-9_-]{1,256}$")
-_TOPIC_ARN = re.compile(r"^arn:aws:sns:([a-z0-9-]+):(\d{12}):([A-Za-z0-9_-]{1,256})$")
+_TOPIC_NAME = re.compile(r"^[A-Za-z0-9_-]{1,256}$")
+_FIFO_TOPIC_NAME = re.compile(r"^[A-Za-z0-9_-]{1,251}\.fifo$")  # 256 characters at most, the suffix included
+FIFO_SUFFIX = ".fifo"
+_NAME = r"[A-Za-z0-9_-]{1,256}(?:\.fifo)?"
+_TOPIC_ARN = re.compile(rf"^arn:aws:sns:([a-z0-9-]+):(\d{{12}}):({_NAME})$")
 _SUBSCRIPTION_ARN = re.compile(
-    r"^(arn:aws:sns:[a-z0-9-]+:\d{12}:[A-Za-z0-9_-]{1,256}):[0-9a-f]{8}(?:-[0-9a-f]{4}){3}-[0-9a-f]{12}$"
+    rf"^(arn:aws:sns:[a-z0-9-]+:\d{{12}}:{_NAME}):[0-9a-f]{{8}}(?:-[0-9a-f]{{4}}){{3}}-[0-9a-f]{{12}}$"
 )
+
+
+def check_topic_name(name: str, fifo: bool) -> None:
+    """CreateTopic's name rules: a FIFO topic's name ends in .fifo, a standard topic's has no dot at all."""
+    if fifo and not _FIFO_TOPIC_NAME.match(name):
+        raise ServiceError("InvalidParameter", "Fifo Topic names must end with .fifo and must be made up of only "
+                           "uppercase and lowercase ASCII letters, numbers, underscores, and hyphens, and must be "
+                           "between 1 and 256 characters long.")
+    if not fifo and not _TOPIC_NAME.match(name):
+        raise invalid_parameter("Topic Name")
+
+
+def is_fifo_topic(arn: str) -> bool:
+    """Whether a (well-formed) topic ARN names a FIFO topic: only those may end in .fifo."""
+    return arn.endswith(FIFO_SUFFIX)
 
 
 @dataclass(frozen=True)

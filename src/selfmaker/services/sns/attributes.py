@@ -15,8 +15,6 @@ _DEFAULT_ACTIONS = [
 ]
 _UNSUPPORTED = {
     "KmsMasterKeyId": "Selfmaker does not encrypt topics with KMS",
-    "FifoTopic": "Selfmaker serves standard topics only",
-    "ContentBasedDeduplication": "Selfmaker serves standard topics only",
     "FilterPolicy": "Selfmaker does not filter messages yet",
     "FilterPolicyScope": "Selfmaker does not filter messages yet",
     "RedrivePolicy": "Selfmaker has no dead-letter queues",
@@ -56,18 +54,21 @@ def effective_delivery_policy(retry_delays: tuple[float, ...]) -> str:
 
 
 _TOPIC_SETTABLE = ("DisplayName", "Policy", "DeliveryPolicy", "SignatureVersion", "TracingConfig")
+# Settable on FIFO topics only; FifoTopic itself is chosen once, by CreateTopic.
+_FIFO_SETTABLE = {"ContentBasedDeduplication": ("true", "false"), "FifoThroughputScope": ("Topic", "MessageGroup")}
+FIFO_DEFAULTS = {"FifoTopic": "true", "ContentBasedDeduplication": "false", "FifoThroughputScope": "Topic"}
 
 
 def settable_topic_attribute(name: str) -> None:
-    """InvalidParameter unless SetTopicAttributes may set ``name`` here."""
+    """InvalidParameter unless SetTopicAttributes may set ``name`` here (on some kind of topic)."""
     if name in _UNSUPPORTED:
         raise invalid_parameter(name, _UNSUPPORTED[name])
-    if name not in _TOPIC_SETTABLE:
+    if name not in _TOPIC_SETTABLE and name not in _FIFO_SETTABLE:
         raise invalid_parameter("AttributeName")
 
 
-def check_topic_attribute(name: str, value: str) -> str:
-    """The value to store for a settable topic attribute, or InvalidParameter."""
+def check_topic_attribute(name: str, value: str, fifo: bool) -> str:
+    """The value to store for a settable attribute of a (FIFO or standard) topic, or InvalidParameter."""
     settable_topic_attribute(name)
     if name == "DisplayName":
         if len(value) > 100 or not value.isprintable():
@@ -78,18 +79,40 @@ def check_topic_attribute(name: str, value: str) -> str:
         raise invalid_parameter("SignatureVersion", "SignatureVersion must be 1 or 2")
     elif name == "TracingConfig" and value not in ("PassThrough", "Active"):
         raise invalid_parameter("TracingConfig", "TracingConfig must be PassThrough or Active")
+    elif name in _FIFO_SETTABLE:
+        return _fifo_attribute(name, value, fifo)
     return value
 
 
-def check_topic_attributes(attributes: dict[str, str]) -> dict[str, str]:
-    """CreateTopic's Attributes, checked; ``FifoTopic=false`` only restates the default."""
-    checked = {}
+def _fifo_attribute(name: str, value: str, fifo: bool) -> str:
+    if not fifo:
+        raise invalid_parameter(name, f"{name} can only be set for FIFO topics")
+    allowed = _FIFO_SETTABLE[name]
+    # ContentBasedDeduplication is a boolean, in any case; FifoThroughputScope is spelled exactly.
+    given = value.lower() if name == "ContentBasedDeduplication" else value
+    if given not in allowed:
+        raise invalid_parameter(name, f"{name} must be {' or '.join(allowed)}")
+    return given
+
+
+def fifo_requested(attributes: dict[str, str]) -> bool:
+    """CreateTopic's FifoTopic attribute: true or false, in any case (absent is false)."""
+    value = attributes.get("FifoTopic", "false").lower()
+    if value not in ("true", "false"):
+        raise invalid_parameter("FifoTopic", "FifoTopic must be true or false")
+    return value == "true"
+
+
+def check_topic_attributes(attributes: dict[str, str], fifo: bool) -> dict[str, str]:
+    """CreateTopic's Attributes, checked, as stored: a FIFO topic keeps ``FifoTopic=true``; ``false`` only
+    restates the default and is not kept, as on AWS."""
+    checked = {"FifoTopic": "true"} if fifo else {}
     for name, value in attributes.items():
-        if name == "FifoTopic" and value.lower() == "false":
+        if name == "FifoTopic":
             continue
-        if name not in _TOPIC_SETTABLE and name not in _UNSUPPORTED:
+        if name not in _TOPIC_SETTABLE and name not in _FIFO_SETTABLE and name not in _UNSUPPORTED:
             raise invalid_parameter("Attributes", f"Unknown attribute {name}")
-        checked[name] = check_topic_attribute(name, value)
+        checked[name] = check_topic_attribute(name, value, fifo)
     return checked
 
 

@@ -90,6 +90,7 @@ class Dispatcher:
         await asyncio.gather(*self._tasks, return_exceptions=True)
         if self._http is not None:
             await self._http.aclose()
+            self._http = None  # a later delivery (after a test-mode reset) opens a new client
 
     async def idle(self) -> None:
         """Wait until every delivery under way has ended (for tests and orderly shutdown)."""

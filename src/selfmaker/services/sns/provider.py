@@ -6,17 +6,17 @@ from sqlalchemy import Engine
 
 from selfmaker.mail import Mailer
 from selfmaker.net.outbound import OutboundGuard
+from selfmaker.services.sns.batch import BatchPublishing
 from selfmaker.services.sns.delivery import Dispatcher
 from selfmaker.services.sns.links import UnsubscribeTokens
 from selfmaker.services.sns.outgoing import Outgoing
-from selfmaker.services.sns.publish import Publishing
 from selfmaker.services.sns.signing import MessageSigner
 from selfmaker.services.sns.subscriptions import Subscriptions
 from selfmaker.services.sns.tags import TopicTags
 from selfmaker.services.sns.topics import Topics
 
 
-class SNSService(Topics, Subscriptions, Publishing, TopicTags):
+class SNSService(Topics, Subscriptions, BatchPublishing, TopicTags):
     def __init__(self, engine: Engine, mailer: Mailer, *, allow_private_endpoints: bool = False,
                  own_host: str = "127.0.0.1", own_port: int = 0,
                  retry_delays: tuple[float, ...] = (10, 30, 60, 300, 900)):

@@ -1,18 +1,21 @@
-"""Publish: check the message as SNS does, then enqueue one delivery per confirmed subscription."""
+"""Publish: check the message as SNS does, then enqueue one delivery per confirmed subscription (once per
+deduplication ID, on a FIFO topic)."""
 
 from __future__ import annotations
 
 import re
 import time
 import uuid
+from dataclasses import dataclass
 
-from sqlalchemy import Engine, select
+from sqlalchemy import Connection, Engine, select
 
 from selfmaker import bounded_json
 from selfmaker.services.base import RequestContext, ServiceError
-from selfmaker.services.sns.arns import topic_in_scope
+from selfmaker.services.sns.arns import is_fifo_topic, topic_in_scope
 from selfmaker.services.sns.delivery import Dispatcher, enqueue
 from selfmaker.services.sns.errors import invalid_parameter
+from selfmaker.services.sns.fifo import check_message_ids, dedup_key, earlier_answer, remember
 from selfmaker.services.sns.outgoing import Outgoing
 from selfmaker.services.sns.tables import sns_subscriptions
 from selfmaker.services.sns.topics import load_topic
@@ -93,6 +96,35 @@ def _json_or_none(text: str):
         return None
 
 
+@dataclass(frozen=True)
+class Outbound:
+    """One message, checked: what Publish (or one PublishBatch entry) asked to send."""
+
+    message: str
+    subject: str | None
+    texts: dict[str, str]  # by protocol, with "default"
+    attributes: dict[str, dict]
+    size: int  # the message and its attributes, in bytes
+    group: str | None
+    dedup: str | None
+
+
+def checked_message(params: dict, fifo: bool, too_long: ServiceError) -> Outbound:
+    """A Publish request's (or batch entry's) message, checked as SNS checks it; ``too_long`` is what to
+    raise when it is over the size limit (checked before its JSON is parsed)."""
+    message = params["Message"]
+    if not message:
+        raise invalid_parameter("Empty message")
+    check_subject(params.get("Subject"))
+    attributes = params.get("MessageAttributes") or {}
+    size = len(message.encode()) + check_attributes(attributes)
+    if size > MAX_MESSAGE_BYTES:
+        raise too_long
+    check_message_ids(fifo, params.get("MessageGroupId"), params.get("MessageDeduplicationId"))
+    return Outbound(message, params.get("Subject"), messages_by_protocol(message, params.get("MessageStructure")),
+                    attributes, size, params.get("MessageGroupId"), params.get("MessageDeduplicationId"))
+
+
 class Publishing:
     engine: Engine
     dispatcher: Dispatcher
@@ -101,31 +133,33 @@ class Publishing:
     async def Publish(self, ctx: RequestContext, params: dict) -> dict:
         parameter, arn = _target(params)
         topic_in_scope(ctx, arn, "Publish", parameter)
-        if params.get("MessageGroupId") or params.get("MessageDeduplicationId"):
-            name = "MessageGroupId" if params.get("MessageGroupId") else "MessageDeduplicationId"
-            raise invalid_parameter(name, f"The request includes {name} parameter that is not valid for this "
-                                          "topic type")
-        message = params["Message"]
-        if not message:
-            raise invalid_parameter("Empty message")
-        check_subject(params.get("Subject"))
-        attributes = params.get("MessageAttributes") or {}
-        if len(message.encode()) + check_attributes(attributes) > MAX_MESSAGE_BYTES:
-            raise invalid_parameter("Message too long")
-        texts = messages_by_protocol(message, params.get("MessageStructure"))
-        message_id, now = str(uuid.uuid4()), time.time()
+        outbound = checked_message(params, is_fifo_topic(arn), invalid_parameter("Message too long"))
         with self.engine.begin() as conn:
             topic = load_topic(conn, ctx, arn, "Publish")
-            subscriptions = conn.execute(select(sns_subscriptions).where(
-                sns_subscriptions.c.topic_arn == topic.arn, sns_subscriptions.c.confirmed.is_(True))).all()
-            deliveries = [
-                enqueue(conn, account_id=topic.account_id, region=topic.region, topic_arn=topic.arn,
-                        subscription_arn=sub.arn, message_id=message_id, kind="Notification",
-                        protocol=sub.protocol, endpoint=sub.endpoint,
-                        payload=self.outgoing.notification(
-                            ctx.endpoint_url, topic, sub, message_id, now, params.get("Subject"),
-                            texts.get(sub.protocol, texts["default"]), attributes))
-                for sub in subscriptions
-            ]
+            reply, deliveries = self.publish_one(conn, ctx, topic, outbound, time.time())
         self.dispatcher.kick(deliveries)
-        return {"MessageId": message_id}
+        return reply
+
+    def publish_one(self, conn: Connection, ctx: RequestContext, topic, outbound: Outbound,
+                    now: float) -> tuple[dict, list[str]]:
+        """Inside the caller's transaction: (Publish's answer, the deliveries to kick after commit)."""
+        message_id = str(uuid.uuid4())
+        reply = {"MessageId": message_id}
+        if is_fifo_topic(topic.arn):
+            key = dedup_key(topic, outbound.group or "", outbound.dedup, outbound.message)
+            earlier = earlier_answer(conn, topic.arn, key, now)
+            if earlier is not None:
+                return earlier, []  # a duplicate: accepted, answered as before, delivered to no one
+            reply["SequenceNumber"] = remember(conn, topic.arn, key, message_id, now)
+        subscriptions = conn.execute(select(sns_subscriptions).where(
+            sns_subscriptions.c.topic_arn == topic.arn, sns_subscriptions.c.confirmed.is_(True))).all()
+        deliveries = [
+            enqueue(conn, account_id=topic.account_id, region=topic.region, topic_arn=topic.arn,
+                    subscription_arn=sub.arn, message_id=message_id, kind="Notification",
+                    protocol=sub.protocol, endpoint=sub.endpoint,
+                    payload=self.outgoing.notification(
+                        ctx.endpoint_url, topic, sub, message_id, now, outbound.subject,
+                        outbound.texts.get(sub.protocol, outbound.texts["default"]), outbound.attributes))
+            for sub in subscriptions
+        ]
+        return reply, deliveries

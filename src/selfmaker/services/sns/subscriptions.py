@@ -12,7 +12,12 @@ from sqlalchemy import Connection, Engine, delete, insert, select, update
 
 from selfmaker.net.outbound import OutboundGuard, OutboundRefused
 from selfmaker.services.base import RequestContext, ServiceError
-from selfmaker.services.sns.arns import parse_topic_arn, subscription_in_scope, topic_in_scope, topic_of_subscription
+from selfmaker.services.sns.arns import (
+    is_fifo_topic,
+    parse_topic_arn,
+    subscription_in_scope,
+    topic_of_subscription,
+)
 from selfmaker.services.sns.attributes import PROTOCOLS, check_subscription_attribute, effective_delivery_policy
 from selfmaker.services.sns.delivery import Dispatcher, enqueue
 from selfmaker.services.sns.endpoints import check_url
@@ -50,7 +55,12 @@ class Subscriptions:
 
     async def Subscribe(self, ctx: RequestContext, params: dict) -> dict:
         protocol, endpoint = params["Protocol"], params.get("Endpoint") or ""
-        topic_in_scope(ctx, params["TopicArn"], "Subscribe")
+        with self.engine.connect() as conn:
+            # A missing topic is NotFound, whatever else is wrong with the request (as on AWS).
+            load_topic(conn, ctx, params["TopicArn"], "Subscribe")
+        if is_fifo_topic(params["TopicArn"]) and protocol != "sqs":
+            # AWS delivers FIFO topics to SQS FIFO queues only; Selfmaker has no SQS, so to nothing at all.
+            raise invalid_parameter(f"Invalid protocol type: {protocol}")
         if protocol not in PROTOCOLS:
             raise invalid_parameter("Protocol")
         await self._check_endpoint(protocol, endpoint)

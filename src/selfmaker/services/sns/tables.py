@@ -1,5 +1,5 @@
-"""SNS's tables, on the shared schema ``metadata``: topics, subscriptions, confirmation tokens, and
-the delivery outbox (one row per message to one endpoint, one attempt row per try)."""
+"""SNS's tables, on the shared schema ``metadata``: topics, subscriptions, confirmation tokens,
+the delivery outbox (one row per message to one endpoint, one attempt row per try), and FIFO deduplication."""
 
 from __future__ import annotations
 
@@ -92,4 +92,25 @@ sns_delivery_attempts = Table(
     Column("ok", Boolean, nullable=False),
     Column("detail", Text, nullable=False),  # where it went, or why it failed
     Index("ix_sns_delivery_attempts_delivery", "delivery_id"),
+)
+
+# FIFO topics: the deduplication IDs seen in the last five minutes (kept in the store, so a restart does
+# not let a duplicate through), with what Publish answered for them; rows past ``expires`` are pruned.
+sns_fifo_dedup = Table(
+    "sns_fifo_dedup",
+    metadata,
+    Column("topic_arn", String(512), primary_key=True),
+    Column("dedup_key", String(300), primary_key=True),  # the ID, after the message group in MessageGroup scope
+    Column("message_id", String(36), nullable=False),
+    Column("sequence_number", String(20), nullable=False),
+    Column("expires", Float, nullable=False),
+    Index("ix_sns_fifo_dedup_expires", "expires"),
+)
+
+# The last sequence number each FIFO topic handed out.
+sns_fifo_sequences = Table(
+    "sns_fifo_sequences",
+    metadata,
+    Column("topic_arn", String(512), primary_key=True),
+    Column("last", Integer, nullable=False),
 )

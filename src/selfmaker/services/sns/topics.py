@@ -8,15 +8,18 @@ from sqlalchemy import Connection, Engine, delete, func, insert, select, update
 
 from selfmaker import bounded_json
 from selfmaker.services.base import RequestContext
-from selfmaker.services.sns.arns import TOPIC_NAME, topic_in_scope
+from selfmaker.services.sns.arns import check_topic_name, is_fifo_topic, topic_in_scope
 from selfmaker.services.sns.attributes import (
+    FIFO_DEFAULTS,
     check_topic_attribute,
     check_topic_attributes,
     default_policy,
     effective_delivery_policy,
+    fifo_requested,
     settable_topic_attribute,
 )
 from selfmaker.services.sns.errors import invalid_parameter, topic_not_found
+from selfmaker.services.sns.fifo import forget_topic
 from selfmaker.services.sns.paging import sns_page
 from selfmaker.services.sns.tables import sns_confirm_tokens, sns_subscriptions, sns_topics
 from selfmaker.services.sns.tags import check_tags, read_tags, write_tags
@@ -43,12 +46,12 @@ class Topics:
     retry_delays: tuple[float, ...]
 
     def CreateTopic(self, ctx: RequestContext, params: dict) -> dict:
-        name = params["Name"]
-        if not TOPIC_NAME.match(name):
-            raise invalid_parameter("Topic Name")
+        name, given = params["Name"], params.get("Attributes") or {}
+        fifo = fifo_requested(given)
+        check_topic_name(name, fifo)
         if params.get("DataProtectionPolicy"):
             raise invalid_parameter("DataProtectionPolicy", "Selfmaker does not support data protection policies")
-        attributes = check_topic_attributes(params.get("Attributes") or {})
+        attributes = check_topic_attributes(given, fifo)
         given_tags = check_tags(params.get("Tags") or [])
         arn = ctx.arn("sns", name)
         with self.engine.begin() as conn:
@@ -75,6 +78,7 @@ class Topics:
             conn.execute(delete(sns_confirm_tokens).where(sns_confirm_tokens.c.subscription_arn.in_(subscriptions)))
             conn.execute(delete(sns_subscriptions).where(sns_subscriptions.c.topic_arn == topic.arn))
             conn.execute(delete(tags).where(tags.c.resource_arn == topic.arn))
+            forget_topic(conn, topic.arn)
             conn.execute(delete(sns_topics).where(sns_topics.c.arn == topic.arn))
         return {}
 
@@ -106,16 +110,18 @@ class Topics:
             "SubscriptionsDeleted": str(row.subscriptions_deleted),
             "EffectiveDeliveryPolicy": effective_delivery_policy(self.retry_delays),
         }
+        if is_fifo_topic(row.arn):
+            attributes.update(FIFO_DEFAULTS)
         attributes.update(row.attributes)
         return {"Attributes": attributes}
 
     def SetTopicAttributes(self, ctx: RequestContext, params: dict) -> dict:
         name, value = params["AttributeName"], params.get("AttributeValue") or ""
         settable_topic_attribute(name)
-        # An empty value puts the attribute back to its default.
-        checked = check_topic_attribute(name, value) if value else None
         with self.engine.begin() as conn:
             row = load_topic(conn, ctx, params["TopicArn"], "SetTopicAttributes")
+            # An empty value puts the attribute back to its default.
+            checked = check_topic_attribute(name, value, is_fifo_topic(row.arn)) if value else None
             attributes = dict(row.attributes)
             if checked is None:
                 attributes.pop(name, None)

@@ -3,7 +3,16 @@
 from __future__ import annotations
 
 from selfmaker.services.cloudformation.resources.base import ResourceType
-from selfmaker.services.cloudformation.resources.iam import ManagedPolicy, Policy, Role, User
+from selfmaker.services.cloudformation.resources.iam import (
+    AccessKey,
+    Group,
+    InstanceProfile,
+    ManagedPolicy,
+    Policy,
+    Role,
+    User,
+    UserToGroupAddition,
+)
 from selfmaker.services.cloudformation.resources.logs import LogGroup
 from selfmaker.services.cloudformation.resources.sagemaker import (
     CodeRepository,
@@ -18,6 +27,7 @@ from selfmaker.services.cloudformation.signals import WaitSignals
 def resource_types(signals: WaitSignals) -> dict[str, ResourceType]:
     types: list[ResourceType] = [
         NotebookInstance(), NotebookInstanceLifecycleConfig(), CodeRepository(), Role(), User(), Policy(),
-        ManagedPolicy(), Topic(), Subscription(), LogGroup(), WaitConditionHandle(signals), WaitCondition(signals),
+        ManagedPolicy(), Group(), UserToGroupAddition(), InstanceProfile(), AccessKey(), Topic(), Subscription(),
+        LogGroup(), WaitConditionHandle(signals), WaitCondition(signals),
     ]
     return {kind.type_name: kind for kind in types}

@@ -1,6 +1,8 @@
 """AWS::IAM::Role (Ref: name; Arn, RoleId), AWS::IAM::User (Ref: name; Arn; with its console password,
-LoginProfile), AWS::IAM::Policy (inline, on roles/users/groups) and AWS::IAM::ManagedPolicy (Ref: ARN),
-through the IAM provider's operations."""
+LoginProfile, and its Groups), AWS::IAM::Policy (inline, on roles/users/groups), AWS::IAM::ManagedPolicy
+(Ref: ARN), AWS::IAM::Group (Ref: name; Arn), AWS::IAM::UserToGroupAddition, AWS::IAM::InstanceProfile
+(Ref: name; Arn) and AWS::IAM::AccessKey (Ref: the key id; SecretAccessKey), through the IAM provider's
+operations."""
 
 from __future__ import annotations
 
@@ -37,7 +39,7 @@ async def _ignoring_missing(call: ProviderCalls, operation: str, params: dict) -
 
 
 async def _sync_policies(call: ProviderCalls, kind: str, name: str, old: dict, new: dict) -> None:
-    """A role's or user's (``kind``) Policies and ManagedPolicyArns, from ``old`` properties to ``new``."""
+    """A role's, user's or group's (``kind``) Policies and ManagedPolicyArns, from ``old`` properties to ``new``."""
     owner = {f"{kind}Name": name}
     old_inline = {p["PolicyName"]: p["PolicyDocument"] for p in old.get("Policies", [])}
     new_inline = {p["PolicyName"]: p["PolicyDocument"] for p in new.get("Policies", [])}
@@ -54,8 +56,16 @@ async def _sync_policies(call: ProviderCalls, kind: str, name: str, old: dict, n
         await _ignoring_missing(call, f"Detach{kind}Policy", {**owner, "PolicyArn": arn})
 
 
+async def _sync_members(call: ProviderCalls, old: set[tuple[str, str]], new: set[tuple[str, str]]) -> None:
+    """The group memberships (group, user) a resource made, from ``old`` to ``new``."""
+    for group, user in sorted(new - old):
+        await call("iam", "AddUserToGroup", {"GroupName": group, "UserName": user})
+    for group, user in sorted(old - new):
+        await _ignoring_missing(call, "RemoveUserFromGroup", {"GroupName": group, "UserName": user})
+
+
 async def _remove_policies(call: ProviderCalls, kind: str, name: str) -> bool:
-    """Detach and delete every policy of a role or user before it goes; False when it is gone already."""
+    """Detach and delete every policy of a role, user or group before it goes; False when it is gone already."""
     owner = {f"{kind}Name": name}
     try:
         attached = await call("iam", f"ListAttached{kind}Policies", owner)
@@ -128,6 +138,10 @@ class Role(ResourceType):
             await _ignoring_missing(call, "DeleteRole", {"RoleName": name})
 
 
+def _memberships(user: str, properties: dict) -> set[tuple[str, str]]:
+    return {(group, user) for group in properties.get("Groups", [])}
+
+
 class User(ResourceType):
     type_name = "AWS::IAM::User"
     optional = frozenset({
@@ -144,8 +158,6 @@ class User(ResourceType):
         if login is not None and (not isinstance(login, dict) or "Password" not in login):
             raise ResourceFailure(f"Properties validation failed for resource {logical_id} with message: "
                                   "#/LoginProfile: required key [Password] not found")
-        if properties.get("Groups"):  # said here, rather than "extraneous key", so the author learns why
-            raise ResourceFailure("Selfmaker does not support IAM groups yet: give the user its own policies.")
 
     async def create(self, call: ProviderCalls, request: ResourceRequest) -> str:
         props = request.properties
@@ -160,6 +172,7 @@ class User(ResourceType):
 
     async def ready(self, call: ProviderCalls, request: ResourceRequest, physical_id: str) -> dict:
         await _sync_policies(call, "User", physical_id, {}, request.properties)
+        await _sync_members(call, set(), _memberships(physical_id, request.properties))
         await self._sync_login_profile(call, physical_id, None, request.properties.get("LoginProfile"))
         return await self._attributes(call, physical_id)
 
@@ -186,14 +199,17 @@ class User(ResourceType):
             if tag_list(new):
                 await call("iam", "TagUser", {"UserName": name, "Tags": tag_list(new)})
         await _sync_policies(call, "User", name, old, new)
+        await _sync_members(call, _memberships(name, old), _memberships(name, new))
         await self._sync_login_profile(call, name, old.get("LoginProfile"), new.get("LoginProfile"))
         return await self._attributes(call, name)
 
     async def delete(self, call: ProviderCalls, current: Current) -> None:
         name = current.physical_id or current.name
         if await _remove_policies(call, "User", name):
-            # IAM refuses to delete a user that still has a console password.
+            # IAM refuses to delete a user that still has a console password or is in a group.
             await _ignoring_missing(call, "DeleteLoginProfile", {"UserName": name})
+            groups = (await call("iam", "ListGroupsForUser", {"UserName": name})).get("Groups", [])
+            await _sync_members(call, {(group["GroupName"], name) for group in groups}, set())
             await _ignoring_missing(call, "DeleteUser", {"UserName": name})
 
 
@@ -296,3 +312,154 @@ class ManagedPolicy(ResourceType):
                 await _ignoring_missing(call, "DeletePolicyVersion",
                                         {"PolicyArn": arn, "VersionId": version["VersionId"]})
         await _ignoring_missing(call, "DeletePolicy", {"PolicyArn": arn})
+
+
+class Group(ResourceType):
+    type_name = "AWS::IAM::Group"
+    optional = frozenset({"GroupName", "Path", "Policies", "ManagedPolicyArns"})
+    attributes = frozenset({"Arn"})
+    replace_on = frozenset({"GroupName"})
+    name_property = "GroupName"
+    name_limit = 128
+
+    async def create(self, call: ProviderCalls, request: ResourceRequest) -> str:
+        params = {"GroupName": request.physical_name}
+        if "Path" in request.properties:
+            params["Path"] = request.properties["Path"]
+        await call("iam", "CreateGroup", params)
+        return request.physical_name
+
+    async def ready(self, call: ProviderCalls, request: ResourceRequest, physical_id: str) -> dict:
+        await _sync_policies(call, "Group", physical_id, {}, request.properties)
+        return await self._attributes(call, physical_id)
+
+    async def _attributes(self, call: ProviderCalls, name: str) -> dict:
+        group = (await call("iam", "GetGroup", {"GroupName": name, "MaxItems": 1}))["Group"]
+        return {"Ref": name, "Arn": group["Arn"]}
+
+    async def update(self, call: ProviderCalls, request: ResourceRequest, current: Current) -> dict:
+        old, new, name = current.properties, request.properties, current.physical_id
+        if changed(old, new, "Path"):  # a new path keeps the group, as IAM's UpdateGroup does
+            await call("iam", "UpdateGroup", {"GroupName": name, "NewPath": new.get("Path", "/")})
+        await _sync_policies(call, "Group", name, old, new)
+        return await self._attributes(call, name)
+
+    async def delete(self, call: ProviderCalls, current: Current) -> None:
+        name = current.physical_id or current.name
+        if await _remove_policies(call, "Group", name):
+            await _ignoring_missing(call, "DeleteGroup", {"GroupName": name})
+
+
+class UserToGroupAddition(ResourceType):
+    """Users put in a group (made elsewhere, or in the same stack)."""
+
+    type_name = "AWS::IAM::UserToGroupAddition"
+    required = frozenset({"GroupName", "Users"})
+
+    def physical_name(self, stack_name: str, logical_id: str, properties: dict) -> str:
+        # Like a Policy's, its physical id only names it in the stack.
+        return generated_name(stack_name, logical_id, 128)
+
+    @staticmethod
+    def _memberships(properties: dict) -> set[tuple[str, str]]:
+        return {(properties["GroupName"], user) for user in properties.get("Users", [])}
+
+    async def create(self, call: ProviderCalls, request: ResourceRequest) -> str:
+        await _sync_members(call, set(), self._memberships(request.properties))
+        return request.physical_name
+
+    async def update(self, call: ProviderCalls, request: ResourceRequest, current: Current) -> dict:
+        await _sync_members(call, self._memberships(current.properties), self._memberships(request.properties))
+        return dict(current.attributes)
+
+    async def delete(self, call: ProviderCalls, current: Current) -> None:
+        await _sync_members(call, self._memberships(current.properties), set())
+
+
+class InstanceProfile(ResourceType):
+    type_name = "AWS::IAM::InstanceProfile"
+    required = frozenset({"Roles"})
+    optional = frozenset({"InstanceProfileName", "Path"})
+    attributes = frozenset({"Arn"})
+    replace_on = frozenset({"InstanceProfileName", "Path"})
+    name_property = "InstanceProfileName"
+    name_limit = 128
+
+    async def create(self, call: ProviderCalls, request: ResourceRequest) -> str:
+        params = {"InstanceProfileName": request.physical_name}
+        if "Path" in request.properties:
+            params["Path"] = request.properties["Path"]
+        await call("iam", "CreateInstanceProfile", params)
+        return request.physical_name
+
+    async def ready(self, call: ProviderCalls, request: ResourceRequest, physical_id: str) -> dict:
+        await self._sync_roles(call, physical_id, [], request.properties["Roles"])
+        return await self._attributes(call, physical_id)
+
+    async def _attributes(self, call: ProviderCalls, name: str) -> dict:
+        profile = (await call("iam", "GetInstanceProfile", {"InstanceProfileName": name}))["InstanceProfile"]
+        return {"Ref": name, "Arn": profile["Arn"]}
+
+    async def _sync_roles(self, call: ProviderCalls, name: str, old: list[str], new: list[str]) -> None:
+        # Out before in: a profile holds one role at a time.
+        for role in sorted(set(old) - set(new)):
+            await _ignoring_missing(call, "RemoveRoleFromInstanceProfile", {"InstanceProfileName": name,
+                                                                           "RoleName": role})
+        for role in sorted(set(new) - set(old)):
+            await call("iam", "AddRoleToInstanceProfile", {"InstanceProfileName": name, "RoleName": role})
+
+    async def update(self, call: ProviderCalls, request: ResourceRequest, current: Current) -> dict:
+        name = current.physical_id
+        await self._sync_roles(call, name, current.properties.get("Roles", []), request.properties["Roles"])
+        return await self._attributes(call, name)
+
+    async def delete(self, call: ProviderCalls, current: Current) -> None:
+        name = current.physical_id or current.name
+        try:
+            profile = (await call("iam", "GetInstanceProfile", {"InstanceProfileName": name}))["InstanceProfile"]
+        except ProviderError as err:
+            if _gone(err):
+                return
+            raise
+        await self._sync_roles(call, name, [role["RoleName"] for role in profile["Roles"]], [])
+        await _ignoring_missing(call, "DeleteInstanceProfile", {"InstanceProfileName": name})
+
+
+class AccessKey(ResourceType):
+    """A user's access key; a new Serial asks for a new key (the way to rotate it)."""
+
+    type_name = "AWS::IAM::AccessKey"
+    required = frozenset({"UserName"})
+    optional = frozenset({"Serial", "Status"})
+    attributes = frozenset({"SecretAccessKey"})
+    replace_on = frozenset({"UserName", "Serial"})
+
+    def __init__(self) -> None:
+        # IAM tells a key's secret only when it makes the key: kept here from create to ready, by key id.
+        self._secrets: dict[str, str] = {}
+
+    async def create(self, call: ProviderCalls, request: ResourceRequest) -> str:
+        key = (await call("iam", "CreateAccessKey", {"UserName": request.properties["UserName"]}))["AccessKey"]
+        self._secrets[key["AccessKeyId"]] = key["SecretAccessKey"]
+        return key["AccessKeyId"]
+
+    async def ready(self, call: ProviderCalls, request: ResourceRequest, physical_id: str) -> dict:
+        secret = self._secrets.pop(physical_id)
+        await self._set_status(call, request.properties, physical_id, "Active")
+        return {"Ref": physical_id, "SecretAccessKey": secret}
+
+    async def _set_status(self, call: ProviderCalls, properties: dict, key_id: str, current: str) -> None:
+        status = properties.get("Status", "Active")
+        if status != current:
+            await call("iam", "UpdateAccessKey", {"UserName": properties["UserName"], "AccessKeyId": key_id,
+                                                  "Status": status})
+
+    async def update(self, call: ProviderCalls, request: ResourceRequest, current: Current) -> dict:
+        await self._set_status(call, request.properties, current.physical_id,
+                               current.properties.get("Status", "Active"))
+        return dict(current.attributes)
+
+    async def delete(self, call: ProviderCalls, current: Current) -> None:
+        if current.physical_id is not None:
+            await _ignoring_missing(call, "DeleteAccessKey", {"UserName": current.properties["UserName"],
+                                                              "AccessKeyId": current.physical_id})

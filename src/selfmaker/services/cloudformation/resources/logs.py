@@ -10,6 +10,7 @@ from selfmaker.services.cloudformation.resources.base import (
     changed,
     tag_list,
 )
+from selfmaker.services.logs.provider import group_arn
 
 
 def _tags(properties: dict) -> dict[str, str]:
@@ -42,7 +43,7 @@ class LogGroup(ResourceType):
 
     @staticmethod
     def _attributes(request: ResourceRequest, name: str) -> dict:
-        return {"Ref": name, "Arn": f"arn:aws:logs:{request.region}:{request.account_id}:log-group:{name}:*"}
+        return {"Ref": name, "Arn": f"{group_arn(request.region, request.account_id, name)}:*"}
 
     async def update(self, call: ProviderCalls, request: ResourceRequest, current: Current) -> dict:
         new, old, name = request.properties, current.properties, current.physical_id

@@ -11,12 +11,14 @@ from selfmaker.services.cloudformation.resources.base import (
     ResourceRequest,
     ResourceType,
     changed,
+    generated_name,
     tag_list,
 )
 
 # Topic properties that are topic attributes of the same name.
-_TOPIC_ATTRIBUTES = ("DisplayName", "KmsMasterKeyId", "FifoTopic", "ContentBasedDeduplication", "SignatureVersion",
-                     "TracingConfig")
+_TOPIC_ATTRIBUTES = ("DisplayName", "KmsMasterKeyId", "FifoTopic", "ContentBasedDeduplication", "FifoThroughputScope",
+                     "SignatureVersion", "TracingConfig")
+_FIFO_SUFFIX = ".fifo"
 _SUBSCRIPTION_ATTRIBUTES = ("RawMessageDelivery", "FilterPolicy", "FilterPolicyScope", "RedrivePolicy",
                             "DeliveryPolicy", "SubscriptionRoleArn", "ReplayPolicy")
 
@@ -38,6 +40,12 @@ class Topic(ResourceType):
     replace_on = frozenset({"TopicName", "FifoTopic"})
     name_property = "TopicName"
     name_limit = 256
+
+    def physical_name(self, stack_name: str, logical_id: str, properties: dict) -> str | None:
+        # A generated name for a FIFO topic ends in .fifo, as CloudFormation makes it.
+        if "TopicName" in properties or _attribute_text(properties.get("FifoTopic", False)).lower() != "true":
+            return super().physical_name(stack_name, logical_id, properties)
+        return generated_name(stack_name, logical_id, self.name_limit - len(_FIFO_SUFFIX)) + _FIFO_SUFFIX
 
     async def create(self, call: ProviderCalls, request: ResourceRequest) -> str:
         props = request.properties
