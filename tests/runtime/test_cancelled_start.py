@@ -37,4 +37,4 @@ def test_a_cancelled_start_is_cleaned_up_whenever_it_is_cancelled(tmp_path: Path
     asyncio.run(scenario())
     assert not runtime.alive(spec.instance_id)
     assert not (data_dir / "run" / spec.instance_id).exists()
-    assert _mounts_under(data_dir) == []
+    assert _mounts_under(tmp_path) == []  # the volume (under tmp_path) and the scratch disk

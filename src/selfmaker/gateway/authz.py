@@ -53,7 +53,7 @@ def resource_arn(ctx: RequestContext, directory: Directory, service: str, operat
                           ("role", "RoleName")):
             if key in params:
                 name = params[key]
-                return directory.owner_arn(ctx.account_id, kind, name) or f"arn:aws:iam::{ctx.account_id}:{kind}/{name}"
+                return directory.owner_arn(ctx.account_id, kind, name) or ctx.arn("iam", f"{kind}/{name}", region="")
         if operation in _SELF_OPERATIONS and ":user/" in ctx.principal_arn:
             return ctx.principal_arn
         return params.get("PolicyArn", "*")

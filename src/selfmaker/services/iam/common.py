@@ -53,8 +53,8 @@ def unique_id(prefix: str) -> str:
 
 
 def iam_arn(ctx: RequestContext, kind: str, path: str, name: str) -> str:
-    # IAM is global: no region in its ARNs.
-    return f"arn:aws:iam::{ctx.account_id}:{kind}{path}{name}"
+    # IAM is global: no region in its ARNs, but the partition of the region asked in.
+    return ctx.arn("iam", f"{kind}{path}{name}", region="")
 
 
 def caller_kind(ctx: RequestContext) -> str:

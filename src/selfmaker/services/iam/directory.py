@@ -8,6 +8,7 @@ lookups constant). Everything runs on the event loop's thread, so there is no ra
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass, field
 from typing import Literal
 
@@ -46,9 +47,9 @@ class Principal:
 
 
 def role_name_from_arn(arn: str) -> str | None:
-    """``arn:aws:iam::<acct>:role/<path>/<name>`` → name (paths are not part of a role's identity)."""
+    """``arn:<partition>:iam::<acct>:role/<path>/<name>`` → name (paths are not part of a role's identity)."""
     prefix, sep, rest = arn.partition(":role/")
-    if not sep or not prefix.startswith("arn:aws:iam::"):
+    if not sep or not re.match(r"arn:aws[a-z-]*:iam::", prefix):
         return None
     return rest.rsplit("/", 1)[-1] or None
 

@@ -1,10 +1,11 @@
-"""Topic and subscription ARNs: ``arn:aws:sns:<region>:<account>:<topic>`` and ``<topic arn>:<uuid>``."""
+"""Topic and subscription ARNs: ``arn:<partition>:sns:<region>:<account>:<topic>`` and ``<topic arn>:<uuid>``."""
 
 from __future__ import annotations
 
 import re
 from dataclasses import dataclass
 
+from selfmaker.domain.partitions import partition_of
 from selfmaker.services.base import RequestContext, ServiceError
 from selfmaker.services.sns.errors import invalid_parameter, not_authorized
 
@@ -12,9 +13,9 @@ _TOPIC_NAME = re.compile(r"^[A-Za-z0-9_-]{1,256}$")
 _FIFO_TOPIC_NAME = re.compile(r"^[A-Za-z0-9_-]{1,251}\.fifo$")  # 256 characters at most, the suffix included
 FIFO_SUFFIX = ".fifo"
 _NAME = r"[A-Za-z0-9_-]{1,256}(?:\.fifo)?"
-_TOPIC_ARN = re.compile(rf"^arn:aws:sns:([a-z0-9-]+):(\d{{12}}):({_NAME})$")
+_TOPIC_ARN = re.compile(rf"^arn:(aws[a-z-]*):sns:([a-z0-9-]+):(\d{{12}}):({_NAME})$")
 _SUBSCRIPTION_ARN = re.compile(
-    rf"^(arn:aws:sns:[a-z0-9-]+:\d{{12}}:{_NAME}):[0-9a-f]{{8}}(?:-[0-9a-f]{{4}}){{3}}-[0-9a-f]{{12}}$"
+    rf"^(arn:aws[a-z-]*:sns:[a-z0-9-]+:\d{{12}}:{_NAME}):[0-9a-f]{{8}}(?:-[0-9a-f]{{4}}){{3}}-[0-9a-f]{{12}}$"
 )
 
 
@@ -33,9 +34,14 @@ def is_fifo_topic(arn: str) -> bool:
     return arn.endswith(FIFO_SUFFIX)
 
 
+def topic_arn(region: str, account_id: str, name: str) -> str:
+    return f"arn:{partition_of(region)}:sns:{region}:{account_id}:{name}"
+
+
 @dataclass(frozen=True)
 class TopicArn:
     arn: str
+    partition: str
     region: str
     account_id: str
     name: str
@@ -51,7 +57,7 @@ def parse_topic_arn(value: str, parameter: str = "TopicArn") -> TopicArn:
 def topic_in_scope(ctx: RequestContext, value: str, action: str, parameter: str = "TopicArn") -> TopicArn:
     """A topic ARN the caller may act on: in the caller's region, and in the caller's account."""
     topic = parse_topic_arn(value, parameter)
-    if topic.region != ctx.region:
+    if topic.region != ctx.region or topic.partition != ctx.partition:
         raise invalid_parameter(parameter, f"A regional ARN must be in the same region as the request ({ctx.region})")
     if topic.account_id != ctx.account_id:
         raise not_authorized(ctx.principal_arn, action, topic.arn)

@@ -34,7 +34,8 @@ class Session:
 
 
 def assumed_role_arn(role, session_name: str) -> str:
-    return f"arn:aws:sts::{role.account_id}:assumed-role/{role.name}/{session_name}"
+    partition = role.arn.split(":")[1]  # the role's own: a session is in its role's partition
+    return f"arn:{partition}:sts::{role.account_id}:assumed-role/{role.name}/{session_name}"
 
 
 def start_session(

@@ -14,6 +14,7 @@ from selfmaker.services.cloudformation.resources.base import (
     generated_name,
     tag_list,
 )
+from selfmaker.services.sns.arns import topic_arn
 
 # Topic properties that are topic attributes of the same name.
 _TOPIC_ATTRIBUTES = ("DisplayName", "KmsMasterKeyId", "FifoTopic", "ContentBasedDeduplication", "FifoThroughputScope",
@@ -49,7 +50,7 @@ class Topic(ResourceType):
 
     async def create(self, call: ProviderCalls, request: ResourceRequest) -> str:
         props = request.properties
-        arn = f"arn:aws:sns:{request.region}:{request.account_id}:{request.physical_name}"
+        arn = topic_arn(request.region, request.account_id, request.physical_name)
         if "TopicName" in props:
             # CreateTopic returns an existing topic of that name; CloudFormation refuses to take one over.
             try:
@@ -101,7 +102,7 @@ class Topic(ResourceType):
                     await call("sns", "Unsubscribe", {"SubscriptionArn": item["SubscriptionArn"]})
 
     async def delete(self, call: ProviderCalls, current: Current) -> None:
-        arn = current.physical_id or f"arn:aws:sns:{call.region}:{call.account_id}:{current.name}"
+        arn = current.physical_id or topic_arn(call.region, call.account_id, current.name)
         try:
             await call("sns", "DeleteTopic", {"TopicArn": arn})
         except ProviderError as err:
