@@ -144,7 +144,7 @@ def test_listings_page_by_marker(server):
         server.client("iam", parameter_validation=False).create_user(UserName="no spaces allowed")
     assert _error(exc)[:2] == ("ValidationError", "1 validation error detected: Value 'no spaces allowed' at "
                                                   "'userName' failed to satisfy constraint: Member must satisfy "
-                                                  "regular expression pattern: ^[\\w+=,.@-]+")
+                                                  "regular expression pattern: [\\w+=,.@-]+")
 
 
 def test_get_user_without_a_name_is_the_caller(server):

@@ -127,3 +127,17 @@ def test_get_access_key_last_used(server):
     with pytest.raises(ClientError) as exc:
         iam.get_access_key_last_used(AccessKeyId=key["AccessKeyId"])
     assert _error(exc)[0] == "NoSuchEntity"
+
+
+def test_policies_and_instance_profiles_without_tags_answer_an_empty_list(server):
+    # As IAM: GetPolicy and GetInstanceProfile always carry Tags, [] when there are none.
+    iam = server.client("iam")
+    document = json.dumps({"Version": "2012-10-17",
+                           "Statement": [{"Effect": "Allow", "Action": "s3:*", "Resource": "*"}]})
+    arn = iam.create_policy(PolicyName="untagged-policy", PolicyDocument=document)["Policy"]["Arn"]
+    assert iam.get_policy(PolicyArn=arn)["Policy"]["Tags"] == []
+    iam.create_instance_profile(InstanceProfileName="untagged-profile", Tags=[{"Key": "a", "Value": "b"}])
+    iam.untag_instance_profile(InstanceProfileName="untagged-profile", TagKeys=["a"])
+    assert iam.get_instance_profile(InstanceProfileName="untagged-profile")["InstanceProfile"]["Tags"] == []
+    iam.delete_instance_profile(InstanceProfileName="untagged-profile")
+    iam.delete_policy(PolicyArn=arn)

@@ -313,3 +313,12 @@ def test_publish_batch_is_authorized_as_sns_publish(server, sns):
     assert [entry["Id"] for entry in answer["Successful"]] == ["one"]
     code, status, _ = _error(as_user.create_topic, Name=_name(""))
     assert (code, status) == ("AuthorizationError", 403)
+
+
+def test_an_endpoint_whose_name_does_not_resolve_yet_is_taken_pending(sns):
+    # As SNS: the name is looked up when the confirmation goes out (and refused then if private), not before.
+    topic = sns.create_topic(Name=_name(""))["TopicArn"]
+    answer = sns.subscribe(TopicArn=topic, Protocol="https", Endpoint="https://no-such-host.invalid/hook")
+    assert answer["SubscriptionArn"] == "pending confirmation"
+    code, status, message = _error(sns.subscribe, TopicArn=topic, Protocol="http", Endpoint="http://127.0.0.1:8081/hook")
+    assert (code, status) == ("InvalidParameter", 400) and "loopback" in message

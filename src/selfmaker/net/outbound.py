@@ -23,6 +23,10 @@ class OutboundRefused(Exception):
     """The URL may not be reached; the text says why, for a person."""
 
 
+class Unresolvable(OutboundRefused):
+    """The name has no address (now: DNS may answer later)."""
+
+
 class OutboundGuard:
     def __init__(self, allow_private: bool, own_host: str, own_port: int, allow_private_setting: str):
         self.allow_private = allow_private
@@ -63,8 +67,8 @@ async def resolve(host: str, port: int) -> list[Address]:
     try:
         infos = await asyncio.get_running_loop().getaddrinfo(host, port, type=socket.SOCK_STREAM)
     except (socket.gaierror, UnicodeError) as err:
-        raise OutboundRefused(f"{host} does not resolve ({err})") from None
+        raise Unresolvable(f"{host} does not resolve ({err})") from None
     addresses = list(dict.fromkeys(ipaddress.ip_address(info[4][0].split("%", 1)[0]) for info in infos))
     if not addresses:
-        raise OutboundRefused(f"{host} does not resolve")
+        raise Unresolvable(f"{host} does not resolve")
     return addresses

@@ -2,7 +2,7 @@
 
 AWS reports every constraint a request breaks in one message:
 ``2 validation errors detected: Value 'x' at 'notebookInstanceName' failed to satisfy constraint:
-Member must satisfy regular expression pattern: ^…; Value null at 'roleArn' failed to …``.
+Member must satisfy regular expression pattern: ^[a-zA-Z0-9](-*[a-zA-Z0-9])*; Value null at 'roleArn' failed to …``.
 """
 
 from __future__ import annotations
@@ -88,8 +88,8 @@ def _check(shape: Shape, value, path: str, problems: list[str]) -> None:
             _fail(problems, value, path, f"Member must satisfy enum value set: [{', '.join(enum)}]")
         pattern = meta.get("pattern")
         if pattern and (compiled := model_pattern(pattern)) is not None and not compiled.fullmatch(value):
-            shown = pattern if pattern.startswith("^") else "^" + pattern
-            _fail(problems, value, path, f"Member must satisfy regular expression pattern: {shown}")
+            # As the model has it: AWS's messages show the service's own pattern, ^ or not.
+            _fail(problems, value, path, f"Member must satisfy regular expression pattern: {pattern}")
         return
     if kind in ("integer", "long", "float", "double"):
         if "min" in meta and value < meta["min"]:

@@ -48,7 +48,7 @@ def _shape(conn: Connection, ctx: RequestContext, row, with_tags: bool = True) -
     shape = {"Path": row.path, "InstanceProfileName": row.name, "InstanceProfileId": row.profile_id,
              "Arn": row.arn, "CreateDate": row.create_date,
              "Roles": [role_shape(role, with_tags=False) for role in _roles(conn, ctx, row)]}
-    if with_tags and row.tags:
+    if with_tags:  # as IAM: an empty list when it has none
         shape["Tags"] = row.tags
     return shape
 

@@ -70,7 +70,7 @@ class ManagedPolicies:
             shape = {
                 "PolicyName": row.name, "PolicyId": row.policy_id, "Arn": arn, "Path": row.path,
                 "DefaultVersionId": row.default_version, "Description": row.description,
-                "CreateDate": row.create_date, "UpdateDate": row.update_date, "Tags": row.tags or None,
+                "CreateDate": row.create_date, "UpdateDate": row.update_date, "Tags": row.tags or [],
             }
         return {**shape, "AttachmentCount": self._attachments(conn, ctx, arn), "PermissionsBoundaryUsageCount": 0,
                 "IsAttachable": True}

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 
 from sqlalchemy import Connection, Engine, delete, insert, select, update
 
-from selfmaker.net.outbound import OutboundGuard, OutboundRefused
+from selfmaker.net.outbound import OutboundGuard, OutboundRefused, Unresolvable
 from selfmaker.services.base import RequestContext, ServiceError
 from selfmaker.services.sns.arns import (
     is_fifo_topic,
@@ -99,6 +99,10 @@ class Subscriptions:
         url = check_url(protocol, endpoint)
         try:
             await self.guard.address(url)
+        except Unresolvable:
+            # As SNS: a name without an address yet is taken; its confirmation is tried (and checked again)
+            # when it is sent, and retried.
+            return
         except OutboundRefused as err:
             raise invalid_parameter("Endpoint", str(err)) from None
 
