@@ -56,7 +56,7 @@ from selfmaker.runtime.base import (
     LogSink,
 )
 from selfmaker.runtime.jupyter import answers, jupyter_command
-from selfmaker.runtime.sandbox import files, filesystem, network
+from selfmaker.runtime.sandbox import commands, files, filesystem, network
 from selfmaker.runtime.sandbox.disks import DiskImages
 from selfmaker.runtime.sandbox.files import UnsafeFile
 from selfmaker.runtime.sandbox.limits import Cgroups
@@ -99,33 +99,6 @@ MAX_REBOOTS = 5  # in one start: a script that reboots for ever fails instead
 
 # Lifecycle scripts as SageMaker names them, in the order they run.
 SCRIPTS = (("OnCreate", ON_CREATE_STREAM), ("OnStart", ON_START_STREAM))
-
-SUDO_SHIM = """#!/bin/sh
-# Stand-in for sudo in a sandbox with a single user: run the command as that user.
-login=
-while [ $# -gt 0 ]; do
-  case "$1" in
-    -u|-g|-C|-p|-D|-R|-T|-U) shift 2 ;;
-    -i|--login|-s|--shell) login=1; shift ;;
-    --) shift; break ;;
-    -*) shift ;;
-    *) break ;;
-  esac
-done
-if [ -n "$login" ]; then
-  cd "$HOME" || exit 1
-  if [ $# -gt 0 ]; then exec bash -l -c "$*"; else exec bash -l; fi
-fi
-exec env "$@"
-"""
-
-REBOOT_SHIM = f"""#!/bin/sh
-# reboot, as on the instance's VM: every process ends and the notebook server starts again.
-if [ "$(id -u)" != 0 ]; then echo "reboot: must be superuser." >&2; exit 1; fi
-: > {CTL_MOUNT}/reboot
-sync
-kill -KILL -1
-"""
 
 # The launcher puts itself into the instance's cgroups, then execs the sandbox: nothing escapes them.
 LAUNCHER = 'while [ "$1" != -- ]; do echo $$ > "$1" || exit 125; shift; done; shift; exec "$@"'
@@ -174,7 +147,7 @@ class _Instance:
     paths: _Paths
     pid: int  # the sandbox's outer bwrap; also its session and process group
     token: str
-    main_pid: int | None = None  # the supervisor, which becomes Jupyter (pid 2 inside the sandbox)
+    main_pid: int | None = None  # the supervisor, which runs Jupyter (pid 2 inside the sandbox)
     offsets: dict[str, int] = field(default_factory=dict)  # bytes of each log already shipped
     nat_pid: int | None = None
     volume_dir: str | None = None  # mounted from its image while the sandbox runs
@@ -373,9 +346,8 @@ class LocalRuntime:
             else filesystem.host_resolv_conf(),
             sudo_path=f"{self._venv_bin}:{SYSTEM_PATH}", profile_tail=self._profile_tail(spec),
         )
-        _write_file(paths.host / "sbin" / "reboot", REBOOT_SHIM, None, 0o755)
-        if not self.as_root:
-            _write_file(paths.host / "bin" / "sudo", SUDO_SHIM, None, 0o755)
+        for directory, name, text in commands.shims(CTL_MOUNT, as_root=self.as_root):
+            _write_file(paths.host / directory / name, text, None, 0o755)
         return scripts
 
     def _write_config(self, spec: InstanceSpec, paths: _Paths, scripts: list[tuple[str, str]]) -> None:
@@ -393,6 +365,7 @@ class LocalRuntime:
             "jupyter_argv": jupyter_command(self.python, str(paths.socket), spec.base_url, VOLUME_MOUNT),
             "jupyter_env": env | _user_env(USER, HOME),
             "jupyter_cwd": VOLUME_MOUNT,
+            "started": f"{CTL_MOUNT}/{commands.JUPYTER_STARTED}",
             "uid": UID if self.as_root else None,
             "gid": GID,
         }
@@ -803,7 +776,7 @@ def _is_live(pid: int) -> bool:
 
 
 def _ours(pid: int, paths: _Paths) -> bool:
-    """Whether a process is this instance's bwrap or Jupyter (and not a stranger that reuses its pid)."""
+    """Whether a process is this instance's bwrap or Jupyter's supervisor (not a stranger reusing its pid)."""
     try:
         args = Path(f"/proc/{pid}/cmdline").read_bytes().decode(errors="replace").split("\0")
     except OSError:

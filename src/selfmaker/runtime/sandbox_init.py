@@ -10,16 +10,37 @@ a few milliseconds and imports only the standard library. CONFIG (JSON, written 
     jupyter_cwd   its working directory
     uid, gid      user Jupyter runs as; null when we already are that user
 
+    started       file to create once Jupyter is started (``systemctl restart jupyter-server`` reads it)
+
 The scripts run one after the other, as we are (root), with `bash`, in `/`. Their processes stay in this
 sandbox, so what they leave running (`nohup cmd &`) lives on until the sandbox stops. Each exit code is
 written to its exit file as soon as the script ends; the runtime watches those files. After a failed
-script we exit, which ends the sandbox. Otherwise we exec Jupyter: no supervisor stays behind.
+script we exit, which ends the sandbox. Otherwise we become a small `sh` loop that runs Jupyter and
+starts it again on SIGUSR1 (``systemctl restart jupyter-server``); when Jupyter ends by itself, so does
+the loop, with its exit code, and the sandbox with it.
 """
 
 import json
 import os
 import signal
 import sys
+
+# Runs Jupyter ("$@"); SIGUSR1 stops it and runs it again. `wait` returns early when the trap runs, so
+# it waits until Jupyter is really gone before deciding.
+SUPERVISOR = """
+trap 'restart=1; kill -TERM "$pid" 2>/dev/null' USR1
+while :; do
+  restart=
+  "$@" &
+  pid=$!
+  while :; do
+    wait "$pid"
+    code=$?
+    kill -0 "$pid" 2>/dev/null || break
+  done
+  [ -n "$restart" ] || exit "$code"
+done
+"""
 
 
 def run_script(script: dict, env: dict[str, str]) -> int:
@@ -58,13 +79,14 @@ def main(config_path: str) -> None:
             sys.exit(code)
 
     env = {**config["jupyter_env"], "JUPYTER_TOKEN": os.environ["JUPYTER_TOKEN"]}
+    open(config["started"], "w").close()  # still as root: the control directory is root's
     if config["uid"] is not None:
         os.setgroups([config["gid"]])
         os.setgid(config["gid"])
         os.setuid(config["uid"])
     os.chdir(config["jupyter_cwd"])
     argv = config["jupyter_argv"]
-    os.execve(argv[0], argv, env)
+    os.execve("/bin/sh", ["sh", "-c", SUPERVISOR, "jupyter-server", *argv], env)
 
 
 if __name__ == "__main__":
