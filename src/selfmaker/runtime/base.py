@@ -56,6 +56,7 @@ class InstanceSpec:
     volume_size_gb: int = 5
     limits: Limits = field(default_factory=lambda: Limits(None, None, None))
     internet: bool = True  # DirectInternetAccess
+    root_access: bool = True  # RootAccess: whether ec2-user may sudo (as root: through the sudo broker)
     services: list[GuestService] = field(default_factory=list)  # what the host serves in the instance's network
     aws_config: str = ""  # ~/.aws/config of root and ec2-user (the API's endpoint_url)
     on_failure: FailureSink | None = None

@@ -344,9 +344,10 @@ class LocalRuntime:
             paths.host / "etc", hostname=_hostname(spec.name), user=USER, uid=UID, gid=GID, home=HOME,
             resolv_conf=(f"nameserver {network.DNS_ADDRESS}\n" if spec.internet else "") if networked
             else filesystem.host_resolv_conf(),
-            sudo_path=f"{self._venv_bin}:{SYSTEM_PATH}", profile_tail=self._profile_tail(spec),
+            sudo_path=self._sudo_path, profile_tail=self._profile_tail(spec), root_access=spec.root_access,
         )
-        for directory, name, text in commands.shims(CTL_MOUNT, as_root=self.as_root):
+        for directory, name, text in commands.shims(CTL_MOUNT, as_root=self.as_root, python=self.python,
+                                                    root_access=spec.root_access):
             _write_file(paths.host / directory / name, text, None, 0o755)
         return scripts
 
@@ -368,6 +369,9 @@ class LocalRuntime:
             "started": f"{CTL_MOUNT}/{commands.JUPYTER_STARTED}",
             "uid": UID if self.as_root else None,
             "gid": GID,
+            # ec2-user's sudo (see sandbox_init): bwrap's no_new_privs leaves the setuid one powerless.
+            "sudo": {"socket": commands.SUDO_SOCKET, "path": self._sudo_path, "uid": UID}
+            if self.as_root and spec.root_access else None,
         }
         (paths.host / "config.json").write_text(json.dumps(config))
 
@@ -375,15 +379,21 @@ class LocalRuntime:
     def _venv_bin(self) -> str:
         return os.path.dirname(self.python)
 
+    @property
+    def _sudo_path(self) -> str:
+        return f"{self._venv_bin}:{SYSTEM_PATH}"  # sudo's secure_path
+
     def _path_prefix(self) -> list[str]:
         return [self._venv_bin] if self.as_root else [f"{HOST_MOUNT}/bin", self._venv_bin]
 
     def _profile_tail(self, spec: InstanceSpec) -> str:
-        # Login shells (sudo -i, terminals) reset PATH in /etc/profile: put the notebook environment back.
+        # Login shells (sudo -i, terminals) reset PATH in /etc/profile: put the notebook environment back,
+        # and /usr/local/sbin, which Debian's profile leaves out for users, and which has ec2-user's sudo.
+        prefix = [*self._path_prefix(), "/usr/local/sbin"] if self.as_root else self._path_prefix()
         lines = [
             "",
             "# Added by Selfmaker: the notebook environment.",
-            f'export PATH="{":".join(self._path_prefix())}:$PATH"',
+            f'export PATH="{":".join(prefix)}:$PATH"',
         ]
         lines += [f"export {key}={shlex.quote(value)}" for key, value in spec.env.items()]
         return "\n".join(lines) + "\n"

@@ -88,8 +88,11 @@ def etc_view(generated: Path) -> list[str]:
 
 
 def write_etc(directory: Path, *, hostname: str, user: str, uid: int, gid: int, home: str,
-              resolv_conf: str, sudo_path: str, profile_tail: str) -> None:
-    """Generate the sandbox's own identity files into `directory` (host side, never sandbox-writable)."""
+              resolv_conf: str, sudo_path: str, profile_tail: str, root_access: bool = True) -> None:
+    """Generate the sandbox's own identity files into `directory` (host side, never sandbox-writable).
+
+    Without `root_access` (RootAccess Disabled) the user is not in sudoers.
+    """
     directory.mkdir(mode=0o755, exist_ok=True)
     files = {
         "passwd": f"root:x:0:0:root:/root:/bin/bash\n{user}:x:{uid}:{gid}::{home}:/bin/bash\n"
@@ -102,7 +105,7 @@ def write_etc(directory: Path, *, hostname: str, user: str, uid: int, gid: int, 
         "resolv.conf": resolv_conf,
         # sudo resets PATH to secure_path: keep the notebook environment on it, as SageMaker keeps conda's.
         "sudoers": f'Defaults env_reset\nDefaults secure_path="{sudo_path}"\n'
-                   f"root ALL=(ALL:ALL) ALL\n{user} ALL=(ALL) NOPASSWD:ALL\n",
+                   "root ALL=(ALL:ALL) ALL\n" + (f"{user} ALL=(ALL) NOPASSWD:ALL\n" if root_access else ""),
         "profile": _read("/etc/profile") + profile_tail,
     }
     modes = {"shadow": 0o640, "gshadow": 0o640, "sudoers": 0o440}

@@ -251,6 +251,7 @@ class NotebookOrchestrator:
                 pids=kind.pids if kind else None,
             ),
             internet=settings.get("DirectInternetAccess", "Enabled") == "Enabled",
+            root_access=settings.get("RootAccess", "Enabled") == "Enabled",
             services=self.guest.for_instance(row.instance_id) if isolated else [],
             aws_config=self.guest.aws_config(region) if isolated else "",
             on_failure=lambda reason: self._failed_while_running(row.instance_id, reason),
