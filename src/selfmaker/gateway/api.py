@@ -191,7 +191,7 @@ class ApiHandler:
         return await self._invoke(service, model, ctx, params)
 
     async def _invoke(self, service: str, operation: OperationModel, ctx: RequestContext, params: dict):
-        validate(operation.input_shape, params, _VALIDATION_CODES.get(service, "ValidationError"))
+        validate(operation.input_shape, params, _VALIDATION_CODES.get(service, "ValidationError"), service)
         if self.authorize is not None:
             self.authorize(ctx, service, operation.name, params)
         method = getattr(self.services[service].provider, operation.name, None)

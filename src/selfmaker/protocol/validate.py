@@ -30,11 +30,25 @@ def _member_path(prefix: str, name: str) -> str:
     return f"{prefix}.{name}" if prefix else name
 
 
-def validate(shape: StructureShape | None, params: dict, code: str = "ValidationException") -> None:
+# Services whose messages show a pattern anchored with ^ even where the model's has none (SageMaker's do:
+# "pattern: ^[a-zA-Z0-9](-*[a-zA-Z0-9])*"); the others (IAM, Logs, CloudFormation …) show it as it is.
+_ANCHORED_PATTERNS = frozenset({"sagemaker"})
+
+
+class _Problems(list):
+    """The broken constraints found so far, and how this service words a pattern."""
+
+    def __init__(self, anchored: bool):
+        super().__init__()
+        self.anchored = anchored
+
+
+def validate(shape: StructureShape | None, params: dict, code: str = "ValidationException",
+             service: str = "") -> None:
     """Raise ServiceError(code) naming every broken constraint; ``code`` is the service's word for it."""
     if shape is None:
         return
-    problems: list[str] = []
+    problems = _Problems(service in _ANCHORED_PATTERNS)
     _check_structure(shape, params, "", problems)
     if problems:
         count = len(problems)
@@ -45,13 +59,13 @@ def validate(shape: StructureShape | None, params: dict, code: str = "Validation
 _SHOWN = 256  # characters of a value that a message repeats: an oversized one is cut, not echoed whole
 
 
-def _fail(problems: list[str], value, path: str, constraint: str) -> None:
+def _fail(problems: _Problems, value, path: str, constraint: str) -> None:
     text = str(value)
     shown = "null" if value is None else f"'{text}'" if len(text) <= _SHOWN else f"'{text[:_SHOWN]}…'"
     problems.append(f"Value {shown} at '{path}' failed to satisfy constraint: {constraint}")
 
 
-def _check_structure(shape: StructureShape, value: dict, prefix: str, problems: list[str]) -> None:
+def _check_structure(shape: StructureShape, value: dict, prefix: str, problems: _Problems) -> None:
     for name in shape.required_members:
         if value.get(name) is None:
             _fail(problems, None, _member_path(prefix, name), "Member must not be null")
@@ -60,7 +74,7 @@ def _check_structure(shape: StructureShape, value: dict, prefix: str, problems: 
             _check(member, value[name], _member_path(prefix, name), problems)
 
 
-def _check(shape: Shape, value, path: str, problems: list[str]) -> None:
+def _check(shape: Shape, value, path: str, problems: _Problems) -> None:
     if value is None:  # a map entry with a key and no value (Query: Attributes.entry.1.key alone)
         _fail(problems, None, path, "Member must not be null")
         return
@@ -88,8 +102,8 @@ def _check(shape: Shape, value, path: str, problems: list[str]) -> None:
             _fail(problems, value, path, f"Member must satisfy enum value set: [{', '.join(enum)}]")
         pattern = meta.get("pattern")
         if pattern and (compiled := model_pattern(pattern)) is not None and not compiled.fullmatch(value):
-            # As the model has it: AWS's messages show the service's own pattern, ^ or not.
-            _fail(problems, value, path, f"Member must satisfy regular expression pattern: {pattern}")
+            shown = "^" + pattern if problems.anchored and not pattern.startswith("^") else pattern
+            _fail(problems, value, path, f"Member must satisfy regular expression pattern: {shown}")
         return
     if kind in ("integer", "long", "float", "double"):
         if "min" in meta and value < meta["min"]:
@@ -98,7 +112,7 @@ def _check(shape: Shape, value, path: str, problems: list[str]) -> None:
             _fail(problems, value, path, f"Member must have value less than or equal to {meta['max']}")
 
 
-def _check_size(meta: dict, size: int, value, path: str, problems: list[str]) -> bool:
+def _check_size(meta: dict, size: int, value, path: str, problems: _Problems) -> bool:
     """Whether ``size`` is within the shape's bounds (a problem is noted for each bound broken)."""
     if "min" in meta and size < meta["min"]:
         _fail(problems, value, path, f"Member must have length greater than or equal to {meta['min']}")

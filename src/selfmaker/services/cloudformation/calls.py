@@ -84,7 +84,7 @@ class ProviderCalls:
         ctx = self.context()
         try:
             shaped = shape_input(model.input_shape, params, "") if model.input_shape is not None else {}
-            validate(model.input_shape, shaped, _VALIDATION_CODES.get(service, "ValidationError"))
+            validate(model.input_shape, shaped, _VALIDATION_CODES.get(service, "ValidationError"), service)
             if self.authorize is not None:
                 self.authorize(ctx, service, operation, shaped)
             result = await invoke(method, ctx, shaped)
