@@ -3,7 +3,9 @@ else may reset it."""
 
 from __future__ import annotations
 
+import base64
 import json
+import os
 import subprocess
 
 import httpx
@@ -96,3 +98,25 @@ def test_test_mode_refuses_a_public_address(tmp_path):
         capture_output=True, text=True, timeout=60)
     assert result.returncode == 2
     assert "--test-mode" in result.stderr
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="instances share the host's network without root")
+def test_an_instance_cannot_reset_the_server(test_server):
+    # A lifecycle script (root in its instance) reaches the server through the instance's API relay.
+    test_server.client("iam").create_user(UserName="kept-from-instances")
+    script = (f"python3 -c \"import urllib.request as u, urllib.error as e\ntry: "
+              f"u.urlopen(u.Request('http://127.0.0.1:{test_server.port}/moto-api/reset', method='POST'))"
+              f"; print('reset: done')\nexcept e.HTTPError as x: print('reset:', x.code)\"\n")
+    sm = test_server.client("sagemaker")
+    sm.create_notebook_instance_lifecycle_config(
+        NotebookInstanceLifecycleConfigName="resetter",
+        OnStart=[{"Content": base64.b64encode(script.encode()).decode()}])
+    sm.create_notebook_instance(NotebookInstanceName="resetter", InstanceType="ml.t3.medium", RoleArn=ROLE,
+                                LifecycleConfigName="resetter")
+    sm.get_waiter("notebook_instance_in_service").wait(NotebookInstanceName="resetter",
+                                                       WaiterConfig={"Delay": 1, "MaxAttempts": 120})
+    events = test_server.client("logs").get_log_events(
+        logGroupName="/aws/sagemaker/NotebookInstances", logStreamName="resetter/LifecycleConfigOnStart")["events"]
+    assert [event["message"] for event in events] == ["reset: 403"]
+    assert "kept-from-instances" in [u["UserName"] for u in test_server.client("iam").list_users()["Users"]]
+    assert _reset(test_server).status_code == 200  # the host still can

@@ -31,6 +31,7 @@ from selfmaker.console.sessions import COOKIE as SESSION_COOKIE
 from selfmaker.console.sessions import LIFETIME, Session, SessionStore
 from selfmaker.domain.instance_types import InstanceType
 from selfmaker.gateway.api import ApiHandler
+from selfmaker.gateway.authz import DENIED_CODES
 from selfmaker.services.base import RequestContext, ServiceError
 
 Handler = Callable[["View"], Awaitable[Response]]
@@ -48,7 +49,6 @@ SECURITY_HEADERS = {
 _RESET_OK = frozenset({"/console/password", "/signout", "/console/language", "/signin"})
 # Codes that mean "no such thing" in the services we serve, answered with a 404 page.
 _NOT_FOUND = {"ResourceNotFound", "ResourceNotFoundException", "NoSuchEntity", "NotFound", "NotFoundException"}
-_DENIED = {"AccessDenied", "AccessDeniedException", "AuthorizationError"}  # SNS says AuthorizationError
 
 
 def local_path(target: str | None, default: str = "/console/") -> str:
@@ -172,13 +172,13 @@ class View:
         return response
 
     def error(self, err: ServiceError) -> HTMLResponse:
-        denied = err.code in _DENIED
+        denied = err.code in DENIED_CODES
         status = 403 if denied else 404 if err.code in _NOT_FOUND else 400 if err.sender_fault else 500
         return self.render("error.html", status=status, code=err.code, message=err.message, denied=denied)
 
     def failed(self, url: str, what: str, err: ServiceError) -> RedirectResponse:
         """Back to ``url`` with the reason an action failed (``what``: the action, in the reader's words)."""
-        if err.code in _DENIED:
+        if err.code in DENIED_CODES:
             what = self.t("You are not allowed to do this: %(what)s", what=what)
         return self.redirect(url, f"{what} — {err.message}", error=True)
 

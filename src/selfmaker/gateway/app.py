@@ -21,7 +21,7 @@ from selfmaker.gateway.instance_credentials import instance_credentials_routes
 from selfmaker.gateway.notebook_links import legacy_notebook_routes
 from selfmaker.gateway.notebook_proxy import NotebookProxy
 from selfmaker.gateway.sns_links import sns_link_routes
-from selfmaker.gateway.test_reset import Background, StateReset
+from selfmaker.gateway.test_reset import StateReset
 from selfmaker.mail import open_mailer
 from selfmaker.runtime.local import LocalRuntime
 from selfmaker.services.cloudformation import CloudFormationService
@@ -100,7 +100,7 @@ def build_server(settings: Settings) -> Server:
     test_routes = []
     if settings.test_mode:
         reset = StateReset(engine, root, credentials, orchestrator,
-                           [Background(cloudformation.start, cloudformation.close), Background(sns.start, sns.close)],
+                           [cloudformation, sns],
                            [directory.changed, iam.key_usage.forget_all])
         test_routes = reset.routes({settings.endpoint_url, settings.local_url})
 

@@ -22,6 +22,8 @@ from selfmaker.services.sts.sessions import trust
 
 ALWAYS_ALLOWED = frozenset({"sts:GetCallerIdentity", "sts:GetSessionToken"})  # as on AWS: no permission needed
 _USER_SESSION_STS = frozenset({"AssumeRole", "GetCallerIdentity", "GetSessionToken"})  # the last refuses itself
+# The codes a refusal answers in, by protocol and service (_denied); who shows refusals checks these.
+DENIED_CODES = frozenset({"AccessDenied", "AccessDeniedException", "AuthorizationError"})
 # Operations whose IAM action is another's, as AWS defines them.
 _ACTION_OF = {"sns:PublishBatch": "sns:Publish"}
 # IAM operations that, without a UserName, act on the calling user (ChangePassword always does).

@@ -26,6 +26,13 @@ from selfmaker.services.sts.instance_credentials import InstanceCredentials, Ins
 from selfmaker.store.tables import notebook_instances
 
 API_ADDRESS = "127.0.0.1"
+# Where instances' API connections come from when the server listens on 127.0.0.1: an address of its own on
+# loopback, so what only the host may do (the test-mode reset) can refuse them.
+INSTANCE_SOURCE = "127.0.0.2"
+
+
+def relay_source(host: str) -> str | None:
+    return INSTANCE_SOURCE if host == "127.0.0.1" else None
 GUEST_ADDRESS = "10.0.2.100"  # the instance's own address on its NAT's network
 
 
@@ -49,7 +56,7 @@ class GuestServices:
         metadata = InstanceMetadataService(
             lambda: self._identity(instance_id), lambda: self._role_credentials(instance_id))
         return [
-            GuestService(API_ADDRESS, self.settings.port, tcp_relay(host, self.settings.port)),
+            GuestService(API_ADDRESS, self.settings.port, tcp_relay(host, self.settings.port, relay_source(host))),
             GuestService(METADATA_ADDRESS, 80, metadata.handle),
         ]
 

@@ -10,14 +10,15 @@ It answers as moto does: 200 with ``{"status": "ok"}``.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from collections.abc import Callable
+from typing import Protocol
 
 from sqlalchemy import Engine, delete
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
+from selfmaker.gateway.guest_services import INSTANCE_SOURCE
 from selfmaker.services.identity import Credential, CredentialStore
 from selfmaker.services.sagemaker.orchestrator import NotebookOrchestrator
 from selfmaker.store.tables import access_keys, metadata, settings_kv
@@ -25,12 +26,12 @@ from selfmaker.store.tables import access_keys, metadata, settings_kv
 RESET_PATH = "/moto-api/reset"
 
 
-@dataclass
-class Background:
+class Background(Protocol):
     """A part of the server with work of its own running (stack operations, SNS deliveries)."""
 
-    start: Callable[[], Awaitable[None]]
-    close: Callable[[], Awaitable[None]]
+    async def start(self) -> None: ...
+
+    async def close(self) -> None: ...
 
 
 class StateReset:
@@ -68,6 +69,8 @@ class StateReset:
             origin = request.headers.get("origin")
             if origin is not None and origin not in own_origins:
                 return JSONResponse({"status": "refused: cross-origin request"}, status_code=403)
+            if request.client is not None and request.client.host == INSTANCE_SOURCE:
+                return JSONResponse({"status": "refused: not from a notebook instance"}, status_code=403)
             await self()
             return JSONResponse({"status": "ok"})
 

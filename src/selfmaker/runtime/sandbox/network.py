@@ -123,12 +123,14 @@ class Networks:
         return servers
 
 
-def tcp_relay(host: str, port: int) -> ConnectionHandler:
-    """A handler that joins the guest's connection to host:port (this server's API) byte for byte."""
+def tcp_relay(host: str, port: int, source: str | None = None) -> ConnectionHandler:
+    """A handler that joins the guest's connection to host:port (this server's API) byte for byte, from the
+    address ``source`` when given (so the server can tell what comes from instances)."""
+    local_addr = (source, 0) if source else None
 
     async def relay(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         try:
-            up_reader, up_writer = await asyncio.open_connection(host, port)
+            up_reader, up_writer = await asyncio.open_connection(host, port, local_addr=local_addr)
         except OSError:
             writer.close()
             return

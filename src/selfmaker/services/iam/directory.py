@@ -54,6 +54,16 @@ def role_name_from_arn(arn: str) -> str | None:
     return rest.rsplit("/", 1)[-1] or None
 
 
+def groups_of(conn: Connection, account_id: str, user_id: str) -> list:
+    """The groups (rows) a user, by its AIDA… id, is in, by name."""
+    return conn.execute(
+        select(iam_groups).join(iam_group_members, (iam_group_members.c.account_id == iam_groups.c.account_id)
+                                & (iam_group_members.c.group_id == iam_groups.c.group_id))
+        .where(iam_group_members.c.account_id == account_id, iam_group_members.c.user_id == user_id)
+        .order_by(iam_groups.c.name_key)
+    ).all()
+
+
 class Directory:
     def __init__(self, engine: Engine):
         self.engine = engine
@@ -119,13 +129,8 @@ class Directory:
 
     def group_policies(self, conn: Connection, account_id: str, user_id: str) -> tuple[Policy, ...]:
         """The policies of every group the user (by its AIDA… id) is in, compiled."""
-        keys = conn.execute(
-            select(iam_groups.c.name_key).join(
-                iam_group_members, (iam_group_members.c.account_id == iam_groups.c.account_id)
-                & (iam_group_members.c.group_id == iam_groups.c.group_id)
-            ).where(iam_group_members.c.account_id == account_id, iam_group_members.c.user_id == user_id)
-        ).scalars().all()
-        return tuple(policy for key in keys for policy in self.owner_policies(conn, account_id, "group", key))
+        return tuple(policy for group in groups_of(conn, account_id, user_id)
+                     for policy in self.owner_policies(conn, account_id, "group", group.name_key))
 
     def _managed(self, conn: Connection, arns: list[str]) -> list[Policy]:
         policies = []

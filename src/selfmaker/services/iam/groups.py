@@ -23,7 +23,7 @@ from selfmaker.services.iam.common import (
     require_no_policies,
     unique_id,
 )
-from selfmaker.services.iam.directory import Directory
+from selfmaker.services.iam.directory import Directory, groups_of
 from selfmaker.services.iam.tables import (
     iam_attachments,
     iam_group_members,
@@ -47,15 +47,6 @@ def _members(conn: Connection, ctx: RequestContext, group) -> list:
                                & (iam_group_members.c.user_id == iam_users.c.user_id))
         .where(iam_group_members.c.account_id == ctx.account_id, iam_group_members.c.group_id == group.group_id)
         .order_by(iam_users.c.name_key)
-    ).all()
-
-
-def _groups_of(conn: Connection, ctx: RequestContext, user) -> list:
-    return conn.execute(
-        select(iam_groups).join(iam_group_members, (iam_group_members.c.account_id == iam_groups.c.account_id)
-                                & (iam_group_members.c.group_id == iam_groups.c.group_id))
-        .where(iam_group_members.c.account_id == ctx.account_id, iam_group_members.c.user_id == user.user_id)
-        .order_by(iam_groups.c.name_key)
     ).all()
 
 
@@ -97,7 +88,7 @@ class Groups:
     def ListGroupsForUser(self, ctx: RequestContext, params: dict) -> dict:
         with self.engine.connect() as conn:
             user = find_owner(conn, ctx, "user", params["UserName"])
-            groups = [group_shape(row) for row in _groups_of(conn, ctx, user)]
+            groups = [group_shape(row) for row in groups_of(conn, ctx.account_id, user.user_id)]
         return listing(groups, params, "Groups")
 
     def UpdateGroup(self, ctx: RequestContext, params: dict) -> dict:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 
+from selfmaker.domain.partitions import partition_of
 from selfmaker.services.cloudformation.calls import ProviderCalls, ProviderError, ResourceFailure
 from selfmaker.services.cloudformation.resources.base import (
     Current,
@@ -299,7 +300,8 @@ class ManagedPolicy(ResourceType):
 
     async def delete(self, call: ProviderCalls, current: Current) -> None:
         path = current.properties.get("Path", "/")
-        arn = current.physical_id or f"arn:aws:iam::{call.account_id}:policy{path}{current.name}"
+        partition = partition_of(call.region)
+        arn = current.physical_id or f"arn:{partition}:iam::{call.account_id}:policy{path}{current.name}"
         await self._attach(call, arn, current.properties, {})
         try:
             versions = (await call("iam", "ListPolicyVersions", {"PolicyArn": arn}))["Versions"]
