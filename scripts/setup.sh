@@ -11,6 +11,8 @@ command -v sudo >/dev/null || need_apt+=(sudo)
 [ "$(id -u)" != 0 ] || command -v slirp4netns >/dev/null || need_apt+=(slirp4netns)
 # Volumes of bounded size: ext4 images, loop-mounted.
 command -v mkfs.ext4 >/dev/null || need_apt+=(e2fsprogs)
+# The instance image (as root): a Debian root file system built from Debian's packages.
+[ "$(id -u)" != 0 ] || command -v mmdebstrap >/dev/null || need_apt+=(mmdebstrap)
 # Notebook instances live at <name>-<account>.notebook.<region>.localhost: browsers resolve *.localhost to
 # loopback themselves, glibc's resolver (curl, httpx, the tests) only with nss-myhostname.
 [ "$(id -u)" != 0 ] || dpkg-query -W -f='${Status}' libnss-myhostname 2>/dev/null | grep -q "ok installed" \

@@ -29,6 +29,15 @@ REGION = "us-east-1"
 VENV_BIN = Path(sys.executable).parent
 
 
+def pytest_sessionstart(session) -> None:
+    """Every server of the tests runs its instances on one instance image, with a small list of
+    environments; built here once (minutes on a fresh host), so that no test's timeout pays for it."""
+    os.environ.setdefault("SELFMAKER_ENVIRONMENTS_FILE", str(Path(__file__).with_name("environments.yaml")))
+    if os.geteuid() == 0:
+        LocalRuntime(Path("/nonexistent-selfmaker-test-data")).ensure_image(
+            lambda line: print(line, file=sys.stderr, flush=True))
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))

@@ -112,6 +112,7 @@ def up(
     typer.echo(f"  aws --profile {PROFILE} sagemaker list-notebook-instances")
     for missing in server.orchestrator.runtime.unenforced():
         typer.echo(f"Warning: this host cannot enforce {missing} for notebook instances.", err=True)
+    _build_image_in_background(server.orchestrator.runtime)
     typer.echo(f"Mail goes to {mail_target}" + ("" if settings.smtp_url else "; read it with `selfmaker mail`"))
     typer.echo(f"Console: {settings.endpoint_url}/console/  (account {server.root.account_id}, root user)")
     typer.echo(f"Notebook instances: <name>-{server.root.account_id}.notebook.<region>.{settings.notebook_domain}")
@@ -191,6 +192,69 @@ def root_password(
         typer.echo(f"selfmaker root-password: {err.message}", err=True)
         raise typer.Exit(2) from None
     typer.echo("The root user's console password is changed.")
+
+
+def _build_image_in_background(runtime) -> None:
+    """The instance image, built once per host: in the background, so the API answers meanwhile; the first
+    start waits for it."""
+    import threading
+
+    from selfmaker.runtime.image.rootfs import ImageError
+
+    if getattr(runtime, "images", None) is None or runtime.images.ready(runtime.data_dir) is not None:
+        return
+
+    def build() -> None:
+        typer.echo("Building the instance image (once per host, a few minutes; instances wait for it)...")
+        try:
+            runtime.ensure_image(lambda line: typer.echo(f"  {line}"))
+        except (ImageError, OSError) as err:
+            typer.echo(f"selfmaker up: the instance image could not be built: {err}", err=True)
+            return
+        typer.echo("The instance image is ready.")
+
+    threading.Thread(target=build, name="image-build", daemon=True).start()
+
+
+image_app = typer.Typer(help="The instance image that notebook instances run on (built once per host).",
+                        no_args_is_help=True)
+app.add_typer(image_app, name="image")
+
+
+def _runtime(data_dir: Path):
+    from selfmaker.runtime.local import LocalRuntime
+
+    runtime = LocalRuntime(data_dir.resolve())
+    if runtime.images is None:
+        typer.echo("No instance image here: it needs root (instances see the host's programs).", err=True)
+        raise typer.Exit(1)
+    return runtime
+
+
+_DATA_DIR_OPTION = typer.Option(envvar="SELFMAKER_DATA_DIR", help="The data dir whose lists to follow.")
+
+
+@image_app.command("build")
+def image_build(data_dir: Annotated[Path, _DATA_DIR_OPTION] = Path("./data")) -> None:
+    """Build what the image lacks (the admin's packages and environments), showing progress."""
+    from selfmaker.runtime.image.rootfs import ImageError
+
+    runtime = _runtime(data_dir)
+    try:
+        image = runtime.ensure_image(typer.echo)
+    except ImageError as err:
+        typer.echo(f"selfmaker image build: {err}", err=True)
+        raise typer.Exit(1) from None
+    typer.echo(f"Ready: {image.rootfs} with {', '.join(image.environments)}")
+
+
+@image_app.command("prune")
+def image_prune(data_dir: Annotated[Path, _DATA_DIR_OPTION] = Path("./data")) -> None:
+    """Delete the image directories this data dir's lists no longer use (stop instances of others first)."""
+    runtime = _runtime(data_dir)
+    for path in runtime.images.unused(runtime.data_dir):
+        typer.echo(f"removing {path}")
+        runtime.images.remove(path)
 
 
 @app.command()

@@ -46,8 +46,9 @@ class NotebookSession:
         return self.http.put(self.base + path, **kwargs)
 
     def run(self, code: str, timeout: float = 60) -> str:
-        """Execute ``code`` in a fresh kernel through the WebSocket proxy; return its text output."""
-        kernel = self.post("api/kernels", json={"name": "python3"})
+        """Execute ``code`` in a fresh kernel (Jupyter's default: conda_python3 on the instance image)
+        through the WebSocket proxy; return its text output."""
+        kernel = self.post("api/kernels", json={})
         kernel.raise_for_status()
         kernel_id = kernel.json()["id"]
         cookie = "; ".join(f"{k}={v}" for k, v in self.http.cookies.items())

@@ -143,8 +143,12 @@ ls -A /tmp > {VOLUME}/tmp-listing
 """
 
 
-def test_start_restart_and_stop(tmp_path: Path, data_dir: Path) -> None:
+@pytest.mark.parametrize("image", ["image", "host"])
+def test_start_restart_and_stop(tmp_path: Path, data_dir: Path, image: str, monkeypatch) -> None:
+    if image == "host":  # the fallback without the instance image: the host's programs, read-only
+        monkeypatch.setenv("SELFMAKER_IMAGE", "host")
     runtime = LocalRuntime(data_dir)
+    assert (runtime.images is None) == (image == "host")
     volume = tmp_path / "volume"
 
     async def scenario() -> None:
@@ -166,7 +170,8 @@ def test_start_restart_and_stop(tmp_path: Path, data_dir: Path) -> None:
             assert (volume / "whoami").read_text() == "ec2-user\n"
             login = (volume / "login").read_text().split()
             assert login[:2] == ["ec2-user", "/home/ec2-user"]
-            assert login[2] == str(Path(runtime.python).parent / "python")
+            # The image's /usr/bin/python (python-is-python3); without one, the server's venv comes first.
+            assert login[2] == ("/usr/bin/python" if runtime.image else str(Path(runtime.python).parent / "python"))
             assert (volume / "login").stat().st_uid == 1000
 
             # The script is over, its background process lives on in the sandbox.

@@ -28,7 +28,7 @@ code=0; systemctl restart no-such-service 2>/dev/null || code=$?; test "$code" =
 code=0; systemctl status jupyter-server > /dev/null || code=$?; test "$code" = 3
 if sudo -u ec2-user systemctl restart jupyter-server 2>/dev/null; then exit 8; fi   # not ec2-user's to do
 # As AWS's samples do: a background job that configures Jupyter, then restarts it (here: when told to).
-nohup sh -c 'while [ ! -e /tmp/go ]; do sleep 0.2; done
+nohup sh -c 'while [ ! -e /home/ec2-user/SageMaker/go ]; do sleep 0.2; done
              systemctl is-active jupyter-server && sudo systemctl restart jupyter-server --no-block' > /dev/null 2>&1 &
 echo scripts-done
 """
@@ -56,7 +56,7 @@ def test_systemctl_restarts_jupyter_and_the_instance_stays_up(tmp_path: Path, da
             assert "scripts-done" in sink.lines["LifecycleConfigOnStart"]
             first = await _started(endpoint, spec.base_url)
             assert first is not None
-            (data_dir / "run" / spec.instance_id / "scratch" / "tmp" / "go").touch()  # the sandbox's /tmp
+            (tmp_path / "volume" / "go").touch()  # the instance's volume, mounted while it runs
             deadline, now = time.monotonic() + 60, None
             while time.monotonic() < deadline:
                 now = await _started(endpoint, spec.base_url)

@@ -77,7 +77,8 @@ echo "root=$(sudo -u ec2-user whoami)"
 
 def _script_output(tmp_path: Path, data_dir: Path, script: str, **overrides) -> list[str]:  # noqa: F811
     runtime = LocalRuntime(data_dir)
-    script = script.replace("__ROGUE__", ROGUE).replace("__PYTHON__", runtime.python).replace("__BROKERS__", BROKERS)
+    script = script.replace("__ROGUE__", ROGUE).replace("__PYTHON__", "/usr/bin/python3")
+    script = script.replace("__BROKERS__", BROKERS)
     spec = make_spec(tmp_path, on_start=script, **overrides)
 
     async def scenario() -> list[str]:

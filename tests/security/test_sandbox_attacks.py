@@ -11,6 +11,7 @@ from __future__ import annotations
 import base64
 import contextlib
 import json
+import os
 import socket
 import subprocess
 import sys
@@ -22,6 +23,7 @@ import pytest
 import yaml
 from botocore.exceptions import ClientError
 
+from selfmaker.runtime.local import LocalRuntime
 from tests.conftest import ACCOUNT, running_server
 from tests.e2e.jupyter_client import NotebookSession
 
@@ -140,14 +142,17 @@ def test_root_sees_no_host_secret_nor_the_data_directory(server):
 echo "shadow: $(cat /etc/shadow | cut -d: -f1 | tr '\\n' ' ')"
 ls {server.data_dir} >/dev/null 2>&1 && echo "data dir: visible" || echo "data dir: hidden"
 ls /etc/ssh/ssh_host_* >/dev/null 2>&1 && echo "host keys: visible" || echo "host keys: hidden"
-ls /var/lib >/dev/null 2>&1 && echo "var lib: $(ls /var/lib | wc -l)" || echo "var lib: hidden"
+ls /var/lib >/dev/null 2>&1 && echo "var lib: $(ls /var/lib | tr '\\n' ' ')" || echo "var lib: hidden"
 cat /proc/net/dev | tail -n +3 | cut -d: -f1 | tr -d ' ' | tr '\\n' ' ' | sed 's/^/interfaces: /'; echo
 """)
     assert described["NotebookInstanceStatus"] == "InService", described.get("FailureReason")
     log = stream(server, "snoop")
     assert "shadow: root ec2-user nobody" in log, log
     assert "data dir: hidden" in log and "host keys: hidden" in log, log
-    assert "var lib: hidden" in log, log
+    # The instance image's own /var/lib (its packages' state), none of the host's (where images are kept)
+    image = LocalRuntime(server.data_dir).images.ready(server.data_dir)
+    (listing,) = [line.removeprefix("var lib: ").split() for line in log.splitlines() if line.startswith("var lib:")]
+    assert set(listing) == set(os.listdir(image.rootfs / "var" / "lib")), log
     interfaces = log.split("interfaces: ", 1)[1].split()
     assert set(interfaces) <= {"lo", "tap0"}, interfaces  # its own network: no host interface
 
@@ -386,7 +391,7 @@ def test_a_full_volume_is_enospc(server, two_instances):
 
 FAILURES = {
     "fail-exit": ("echo 'exit early'; exit 3", 3, "exit early"),
-    "fail-set-e": ("set -e; echo 'writing /usr'; echo x > /usr/forbidden", 1, "writing /usr"),
+    "fail-set-e": ("set -e; echo 'reading a missing file'; cat /no/such/file", 1, "reading a missing file"),
     "fail-signal": ("echo 'killing myself'; kill -9 $$", 137, "killing myself"),
     "fail-syntax": ("echo 'before the error'; if then fi", 2, "before the error"),
     "fail-quick": ("false", 1, None),

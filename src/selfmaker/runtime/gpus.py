@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import glob
 import re
 import shutil
 import subprocess
@@ -29,6 +30,20 @@ def count_gpus() -> int:
     except (OSError, subprocess.SubprocessError):
         return 0
     return sum(line.startswith("GPU ") for line in listing.splitlines())
+
+
+# The NVIDIA driver's user-space half, which must match the host's kernel module: the image cannot bring it.
+_DRIVER_GLOBS = ("/usr/lib/x86_64-linux-gnu/libcuda.so*", "/usr/lib/x86_64-linux-gnu/libnvidia-*.so*",
+                 "/usr/lib/aarch64-linux-gnu/libcuda.so*", "/usr/lib/aarch64-linux-gnu/libnvidia-*.so*",
+                 "/usr/lib64/libcuda.so*", "/usr/lib64/libnvidia-*.so*", "/usr/bin/nvidia-smi",
+                 "/usr/bin/nvidia-debugdump", "/usr/bin/nvidia-persistenced")
+
+
+def driver_files(count: int) -> list[str]:
+    """Host files an instance on the image needs for its GPUs (none without GPUs or a driver)."""
+    if count <= 0 or not _numbered_nodes():
+        return []
+    return sorted({path for pattern in _DRIVER_GLOBS for path in glob.glob(pattern)})
 
 
 def device_nodes(count: int) -> list[str]:

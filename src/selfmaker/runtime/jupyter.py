@@ -26,7 +26,7 @@ SECRET_HEADER = "X-Selfmaker-Jupyter-Secret"
 PROVIDER = f"{__name__}.GatewayIdentityProvider"
 
 
-def jupyter_command(python: str, socket: str, base_url: str, root_dir: str) -> list[str]:
+def jupyter_command(python: str, socket: str, base_url: str, root_dir: str, provider: str = PROVIDER) -> list[str]:
     """JupyterLab as every instance runs it (the benchmark's bare baseline runs exactly this)."""
     return [
         python,
@@ -36,7 +36,10 @@ def jupyter_command(python: str, socket: str, base_url: str, root_dir: str) -> l
         f"--ServerApp.base_url={base_url}",
         f"--ServerApp.root_dir={root_dir}",
         "--ServerApp.open_browser=False",
-        f"--ServerApp.identity_provider_class={PROVIDER}",
+        f"--ServerApp.identity_provider_class={provider}",
+        # The gateway speaks plain HTTP on the socket, whatever TLS a user's config asks for.
+        "--ServerApp.certfile=",
+        "--ServerApp.keyfile=",
         # Each instance has a host name of its own, which the gateway forwards as Host.
         "--ServerApp.allow_remote_access=True",
         # No calls out to the internet from JupyterLab's pages.
@@ -62,6 +65,68 @@ async def answers(endpoint: Endpoint, base_url: str) -> bool:
         except httpx.TransportError:
             return False
     return response.status_code == 200
+
+
+LOCAL_HTTPS_PORT = 8443
+LOCAL_HTTPS_ENV = "SELFMAKER_LOCAL_HTTPS"  # set by the runtime where the instance has a network of its own
+
+
+def _jupyter_server_extension_points() -> list[dict]:
+    return [{"module": __name__}]
+
+
+def _load_jupyter_server_extension(serverapp) -> None:
+    """Jupyter at https://localhost:8443 inside the instance, as on SageMaker, where scripts (an idle
+    auto-stop polling /api/sessions) reach it without a token. Only where the instance has a network
+    namespace of its own: its loopback is nobody else's. Requests there get the gateway's secret added
+    (any copy the client sends is replaced), so they are the instance's user, as through the gateway."""
+    import ssl
+    import subprocess
+
+    from tornado.httpserver import HTTPServer
+
+    if os.environ.pop(LOCAL_HTTPS_ENV, "") != "1" or not os.environ.get("JUPYTER_TOKEN"):
+        return
+    cert = os.path.join(serverapp.runtime_dir, "selfmaker-localhost.pem")
+    if not os.path.exists(cert):
+        subprocess.run(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1",
+                        "-nodes", "-keyout", cert, "-out", cert, "-days", "3650", "-subj", "/CN=localhost",
+                        "-addext", "subjectAltName=DNS:localhost,IP:127.0.0.1"], check=True, capture_output=True)
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.load_cert_chain(cert)
+    server = HTTPServer(_with_secret(serverapp.web_app), ssl_options=context)
+    server.listen(LOCAL_HTTPS_PORT, "127.0.0.1")
+    serverapp.log.info("Selfmaker: Jupyter also at https://localhost:%d inside the instance", LOCAL_HTTPS_PORT)
+
+
+def _with_secret(app):
+    from tornado.httputil import HTTPMessageDelegate, HTTPServerConnectionDelegate
+
+    class Request(HTTPMessageDelegate):
+        def __init__(self, inner):
+            self.inner = inner
+
+        def headers_received(self, start_line, headers):
+            headers[SECRET_HEADER] = os.environ.get("JUPYTER_TOKEN", "")
+            return self.inner.headers_received(start_line, headers)
+
+        def data_received(self, chunk):
+            return self.inner.data_received(chunk)
+
+        def finish(self):
+            return self.inner.finish()
+
+        def on_connection_close(self):
+            return self.inner.on_connection_close()
+
+    class Connections(HTTPServerConnectionDelegate):
+        def start_request(self, server_conn, request_conn):
+            return Request(app.start_request(server_conn, request_conn))
+
+        def on_close(self, server_conn):
+            app.on_close(server_conn)
+
+    return Connections()
 
 
 def __getattr__(name: str):

@@ -5,8 +5,10 @@ Per instance, under data_dir/run/<instance id>/ (never visible to the sandbox bu
   network.log   output of the NAT (slirp4netns)
   host/         what the host writes for the sandbox, mounted read-only: the supervisor's config, /etc files,
                 resource metadata, the `reboot` command
+  root/         the instance's root file system (as root): the instance image's layers under upper/
   scratch/      on scratch.ext4, a disk of the instance's own, size-bounded and made anew at every start:
-    home/ root/ tmp/ vartmp/   /home/ec2-user, /root, /tmp and /var/tmp of the sandbox
+    upper/ work/               the writable layer over the image, and overlayfs's work directory
+    home/ root/ tmp/ vartmp/   without the image: /home/ec2-user, /root, /tmp and /var/tmp of the sandbox
     ctl/        what the sandbox writes (mounted at /.selfmaker, root only): the lifecycle scripts' output
                 and exit codes, a reboot request. Read through sandbox.files only: root inside owns it.
     jupyter.log output of the sandbox: bwrap, the supervisor, then Jupyter
@@ -16,7 +18,8 @@ Jupyter's socket is /tmp/selfmaker-<hash of data_dir>/<id>/jupyter.sock (Unix so
 
 As root, a sandbox is VM-like: its own pid, mount, IPC, UTS and network namespaces (sandbox.network), its
 own cgroups (memory, CPU, tasks: sandbox.limits), disks of bounded size (sandbox.disks), and a view of the
-host that holds no secret (sandbox.filesystem). Its first process is sandbox_init.py, which runs the
+host that holds no secret: the instance image (runtime.image, sandbox.image_root), or without one the
+host's programs read-only (sandbox.filesystem). Its first process is sandbox_init.py, which runs the
 lifecycle scripts as root and then execs Jupyter as ec2-user (uid 1000), so scripts' background processes
 share the sandbox with Jupyter until it stops. The sandbox is its own session, detached from the server: it
 outlives a server restart, and a new LocalRuntime adopts it from state.json. `reboot` inside restarts its
@@ -45,7 +48,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import selfmaker
-from selfmaker.runtime import gpus, neuron
+from selfmaker.runtime import gpus, jupyter, neuron
 from selfmaker.runtime.base import (
     JUPYTER_STREAM,
     ON_CREATE_STREAM,
@@ -55,8 +58,11 @@ from selfmaker.runtime.base import (
     LifecycleFailure,
     LogSink,
 )
+from selfmaker.runtime.image.environments import CONDA_ROOT, JUPYTER_ENV
+from selfmaker.runtime.image.rootfs import HOST_CA_BUNDLE, ImageError
+from selfmaker.runtime.image.store import Image, ImageStore, image_dir
 from selfmaker.runtime.jupyter import answers, jupyter_command
-from selfmaker.runtime.sandbox import commands, files, filesystem, network
+from selfmaker.runtime.sandbox import commands, files, filesystem, image_root, network
 from selfmaker.runtime.sandbox.disks import DiskImages
 from selfmaker.runtime.sandbox.files import UnsafeFile
 from selfmaker.runtime.sandbox.limits import Cgroups
@@ -70,6 +76,8 @@ METADATA_MOUNT = "/opt/ml/metadata/resource-metadata.json"
 CTL_MOUNT = "/.selfmaker"
 HOST_MOUNT = "/.selfmaker-host"
 SANDBOX_INIT = Path(__file__).with_name("sandbox_init.py")
+JUPYTER_PREFIX = f"{CONDA_ROOT}/envs/{JUPYTER_ENV}"
+IMAGE_PROVIDER = "selfmaker_jupyter.GatewayIdentityProvider"  # runtime/jupyter.py, as the image imports it
 SYSTEM_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 # Root in the sandbox keeps Docker's default capabilities less mknod and raw sockets: enough for sudo,
 # chown and package installs, not enough to mount, change the network, sniff or load kernel modules.
@@ -137,6 +145,18 @@ class _Paths:
     def socket(self) -> Path:
         return self.socket_dir / "jupyter.sock"
 
+    @property
+    def upper(self) -> Path:  # the instance's writable layer over the image
+        return self.scratch / "upper"
+
+    @property
+    def work(self) -> Path:  # overlayfs's work directory, beside the upper layer
+        return self.scratch / "work"
+
+    @property
+    def root(self) -> Path:  # the instance's root: the overlay of the image and its upper layer
+        return self.run / "root"
+
     def logs(self) -> dict[str, Path]:
         """Log files by stream."""
         return {stream: self.ctl / f"{name}.log" for name, stream in SCRIPTS} | {JUPYTER_STREAM: self.jupyter_log}
@@ -174,6 +194,11 @@ class LocalRuntime:
         self.networks = network.Networks(f"sm{digest[:6]}-") if network.unsupported_reason() is None else None
         self.cgroups = Cgroups() if self.as_root else None
         self.disks = DiskImages()
+        # As root, instances run on the instance image; SELFMAKER_IMAGE=host shows them the host's programs
+        # instead (a host that cannot reach Debian's mirrors), as without root.
+        on_image = self.as_root and os.environ.get("SELFMAKER_IMAGE", "") != "host"
+        self.images = ImageStore(image_dir(), self.bwrap) if on_image else None
+        self.image: Image | None = None  # known once the first start has made sure it is built
         self._instances: dict[str, _Instance] = {}
 
     def unenforced(self) -> list[str]:
@@ -184,7 +209,16 @@ class LocalRuntime:
         missing += [f"{limit} limit" for limit in limits]
         if not self.disks.supported:
             missing.append("volume size and /tmp size (needs root, mkfs.ext4 and loop devices)")
+        if self.images is None:
+            missing.append("the instance image (instances see the host's programs, read-only; needs root)")
         return missing
+
+    def ensure_image(self, progress=None) -> Image | None:
+        """Build what the instance image lacks (minutes the first time); blocks. None without one."""
+        if self.images is None:
+            return None
+        self.image = self.images.ensure(self.data_dir, progress)
+        return self.image
 
     # --- the Runtime protocol ---
 
@@ -196,6 +230,12 @@ class LocalRuntime:
         self._instances[spec.instance_id] = inst
         try:
             paths.run.mkdir(parents=True, exist_ok=True, mode=0o700)
+            if self.images is not None:
+                try:
+                    await _to_thread_to_the_end(self.ensure_image)
+                except ImageError as err:
+                    raise LifecycleFailure(f"Notebook Instance '{spec.arn}' failed to start: the instance image "
+                                           f"could not be built: {err}") from None
             prepared = asyncio.create_task(_to_thread_to_the_end(self._prepare, spec, paths))
             try:  # disks and network are independent: made side by side, as start speed matters
                 if self.networks is not None:
@@ -317,43 +357,62 @@ class LocalRuntime:
                 os.chown(spec.volume_dir, *owner)
         scratch = paths.scratch
         _fresh_dir(paths.ctl, 0o700)
-        _fresh_dir(scratch / "home", 0o700, owner)
-        _fresh_dir(scratch / "root", 0o711)  # ec2-user may need to reach a Python installed under /root
-        _fresh_dir(scratch / "tmp", 0o1777)
-        _fresh_dir(scratch / "vartmp", 0o1777)
+        if self.image is not None:
+            image_root.prepare(paths.upper, paths.work, paths.root)
+            home, root_home, tmp = paths.upper / HOME.lstrip("/"), paths.upper / "root", paths.upper / "tmp"
+        else:
+            home, root_home, tmp = scratch / "home", scratch / "root", scratch / "tmp"
+            _fresh_dir(home, 0o700, owner)
+            _fresh_dir(root_home, 0o711)  # ec2-user may need to reach a Python installed under /root
+            _fresh_dir(tmp, 0o1777)
+            _fresh_dir(scratch / "vartmp", 0o1777)
         self.socket_root.mkdir(mode=0o700, exist_ok=True)
         if self.socket_root.stat().st_uid != os.geteuid():  # /tmp is shared: never trust another's dir
             raise RuntimeError(f"{self.socket_root} belongs to another user")
         self.socket_root.chmod(0o700)
         _fresh_dir(paths.socket_dir, 0o700, owner)  # Jupyter creates its socket there as ec2-user
         if spec.aws_config:
-            for home, home_owner in ((scratch / "home", owner), (scratch / "root", None)):
-                _write_file(home / ".aws" / "config", spec.aws_config, home_owner)
+            for directory, home_owner in ((home, owner), (root_home, None)):
+                _write_file(directory / ".aws" / "config", spec.aws_config, home_owner)
 
         stamp = time.strftime("%Y-%m-%d-%H-%M", time.gmtime()) + secrets.token_hex(4)
         bodies = {"OnCreate": spec.on_create if spec.first_start else None, "OnStart": spec.on_start}
         scripts = [(name, stream) for name, stream in SCRIPTS if bodies[name]]
         for name, _ in scripts:
-            script = scratch / "tmp" / f"{name}_{stamp}"
+            script = tmp / f"{name}_{stamp}"
             script.write_text(bodies[name])
             script.chmod(0o700)
         self._write_config(spec, paths, [(name, f"/tmp/{name}_{stamp}") for name, _ in scripts])
         (paths.host / "resource-metadata.json").write_text(json.dumps(spec.metadata))
         networked = self.networks is not None
         filesystem.write_etc(
-            paths.host / "etc", hostname=_hostname(spec.name), user=USER, uid=UID, gid=GID, home=HOME,
+            paths.upper / "etc" if self.image else paths.host / "etc",
+            hostname=_hostname(spec.name), user=USER, uid=UID, gid=GID, home=HOME,
             resolv_conf=(f"nameserver {network.DNS_ADDRESS}\n" if spec.internet else "") if networked
             else filesystem.host_resolv_conf(),
             sudo_path=self._sudo_path, profile_tail=self._profile_tail(spec), root_access=spec.root_access,
+            profile_base=None if self.image else filesystem.host_profile(),
         )
-        for directory, name, text in commands.shims(CTL_MOUNT, as_root=self.as_root, python=self.python,
+        python = "/usr/bin/python3" if self.image else self.python
+        for directory, name, text in commands.shims(CTL_MOUNT, as_root=self.as_root, python=python,
                                                     root_access=spec.root_access):
-            _write_file(paths.host / directory / name, text, None, 0o755)
+            target = paths.upper / "usr/local/sbin" if self.image else paths.host / directory
+            _write_file(target / name, text, None, 0o755)
+        if self.image is not None and os.path.isfile(HOST_CA_BUNDLE):
+            _write_file(paths.upper / HOST_CA_BUNDLE.lstrip("/"), Path(HOST_CA_BUNDLE).read_text(), None)
+        # The supervisor, and the module Jupyter imports its identity provider from, where the image sees them.
+        shutil.copyfile(SANDBOX_INIT, paths.host / SANDBOX_INIT.name)
+        _write_file(paths.host / "python" / "selfmaker_jupyter.py", Path(jupyter.__file__).read_text(), None)
         return scripts
 
     def _write_config(self, spec: InstanceSpec, paths: _Paths, scripts: list[tuple[str, str]]) -> None:
         """The supervisor's orders: which scripts to run (none after a reboot), then Jupyter."""
         env = {"LANG": "C.UTF-8", "PATH": ":".join([*self._path_prefix(), SYSTEM_PATH]), **spec.env}
+        jupyter_env = dict(env)
+        if self.image is not None:  # as SageMaker's: Jupyter's environment first, then conda's commands
+            jupyter_env["PATH"] = f"{JUPYTER_PREFIX}/bin:{CONDA_ROOT}/bin:{SYSTEM_PATH}"
+            if self.networks is not None:  # its loopback is its own: Jupyter may listen there too
+                jupyter_env[jupyter.LOCAL_HTTPS_ENV] = "1"
         if spec.gpus > 0:
             env["CUDA_VISIBLE_DEVICES"] = ",".join(str(i) for i in range(min(spec.gpus, gpus.count_gpus())))
         script_user = ("root", "/root") if self.as_root else (USER, HOME)
@@ -363,8 +422,10 @@ class LocalRuntime:
                 for name, path in scripts
             ],
             "script_env": env | _user_env(*script_user),
-            "jupyter_argv": jupyter_command(self.python, str(paths.socket), spec.base_url, VOLUME_MOUNT),
-            "jupyter_env": env | _user_env(USER, HOME),
+            "jupyter_argv": jupyter_command(
+                f"{JUPYTER_PREFIX}/bin/python" if self.image else self.python, str(paths.socket), spec.base_url,
+                VOLUME_MOUNT, provider=IMAGE_PROVIDER if self.image else jupyter.PROVIDER),
+            "jupyter_env": jupyter_env | _user_env(USER, HOME),
             "jupyter_cwd": VOLUME_MOUNT,
             "started": f"{CTL_MOUNT}/{commands.JUPYTER_STARTED}",
             "uid": UID if self.as_root else None,
@@ -372,6 +433,8 @@ class LocalRuntime:
             # ec2-user's sudo (see sandbox_init): bwrap's no_new_privs leaves the setuid one powerless.
             "sudo": {"socket": commands.SUDO_SOCKET, "path": self._sudo_path, "uid": UID}
             if self.as_root and spec.root_access else None,
+            # Daemons of the image that a VM would run: cron (crontab, /etc/cron.d).
+            "services": [["/usr/sbin/cron"]] if self.image and (self.image.rootfs / "usr/sbin/cron").exists() else [],
         }
         (paths.host / "config.json").write_text(json.dumps(config))
 
@@ -381,9 +444,11 @@ class LocalRuntime:
 
     @property
     def _sudo_path(self) -> str:
-        return f"{self._venv_bin}:{SYSTEM_PATH}"  # sudo's secure_path
+        return SYSTEM_PATH if self.image else f"{self._venv_bin}:{SYSTEM_PATH}"  # sudo's secure_path
 
     def _path_prefix(self) -> list[str]:
+        if self.image is not None:
+            return []
         return [self._venv_bin] if self.as_root else [f"{HOST_MOUNT}/bin", self._venv_bin]
 
     def _profile_tail(self, spec: InstanceSpec) -> str:
@@ -400,7 +465,9 @@ class LocalRuntime:
 
     def _launch(self, spec: InstanceSpec, inst: _Instance) -> None:
         """Start the sandbox process (in the instance's cgroups and network, where it has them)."""
-        argv = self._bwrap_argv(spec, inst.paths)
+        argv = self._image_argv(spec, inst.paths) if self.image else self._bwrap_argv(spec, inst.paths)
+        if self.image is not None and not self.disks.mounted(inst.paths.root):  # mounted already after a reboot
+            image_root.mount(self.image, inst.paths.upper, inst.paths.work, inst.paths.root)
         if self.networks is not None:
             argv = [self.nsenter, f"--net={self.networks.path(spec.instance_id)}", "--", *argv]
         if self.cgroups is not None:
@@ -422,6 +489,8 @@ class LocalRuntime:
         """A reboot: every process ends; the sandbox starts again on the same disks and network."""
         await self._kill(spec.instance_id, inst)
         await self._ship(inst, flush=True)
+        if self.images is not None and self.image is None:  # adopted, then rebooted
+            await asyncio.to_thread(self.ensure_image)
         await asyncio.to_thread(self._reset_for_reboot, spec, inst.paths)
         inst.offsets = {}
         await asyncio.to_thread(self._launch, spec, inst)
@@ -457,6 +526,26 @@ class LocalRuntime:
             argv += ["--dev-bind", node, node]
         argv += ["--remount-ro", "/"]
         argv += ["--chdir", "/", "--", self.python, "-I", "-S", str(SANDBOX_INIT), f"{HOST_MOUNT}/config.json"]
+        return argv
+
+    def _image_argv(self, spec: InstanceSpec, paths: _Paths) -> list[str]:
+        """bwrap on the instance image: its overlay (mounted by _launch) as /, the volume, the host's orders,
+        the GPUs."""
+        argv = [self.bwrap, "--unshare-pid", "--unshare-ipc", "--unshare-uts", "--hostname", _hostname(spec.name)]
+        argv += ["--cap-drop", "ALL"] + [arg for cap in ROOT_CAPS for arg in ("--cap-add", cap)]
+        argv += ["--bind", str(paths.root), "/"]
+        argv += ["--dev", "/dev", "--perms", "1777", "--tmpfs", "/dev/shm", "--proc", "/proc"]
+        argv += ["--tmpfs", "/run", "--perms", "1777", "--dir", "/run/lock"]
+        argv += ["--bind", str(spec.volume_dir), VOLUME_MOUNT]
+        argv += ["--ro-bind", str(paths.host / "resource-metadata.json"), METADATA_MOUNT]
+        argv += filesystem.bind_below_fresh("--bind", str(paths.socket_dir))
+        argv += ["--bind", str(paths.ctl), CTL_MOUNT, "--ro-bind", str(paths.host), HOST_MOUNT]
+        for node in gpus.device_nodes(spec.gpus) + neuron.device_nodes(spec.accelerators):
+            argv += ["--dev-bind", node, node]
+        for path in gpus.driver_files(spec.gpus):  # the host's driver, which CUDA in the image needs
+            argv += ["--ro-bind", path, path]
+        argv += ["--chdir", "/", "--", "/usr/bin/python3", "-I", "-S", f"{HOST_MOUNT}/{SANDBOX_INIT.name}",
+                 f"{HOST_MOUNT}/config.json"]
         return argv
 
     def _needed_paths(self) -> set[str]:
@@ -531,11 +620,13 @@ class LocalRuntime:
             self.cgroups.remove(instance_id)
         paths.state.unlink(missing_ok=True)
         shutil.rmtree(paths.socket_dir, ignore_errors=True)
+        if self.disks.mounted(paths.root):  # the instance's root, whose upper layer is on the scratch disk
+            self.disks.unmount(paths.root)
         if self.disks.supported:
             self.disks.remove(paths.run / "scratch.ext4", paths.scratch)
             if inst is not None and inst.volume_dir:
                 self.disks.unmount(Path(inst.volume_dir))
-        for name in ("host", "scratch"):
+        for name in ("host", "scratch", "root"):
             if not self.disks.mounted(paths.run / name):  # never delete through a mount still held
                 shutil.rmtree(paths.run / name, ignore_errors=True)
 
@@ -705,7 +796,7 @@ def _fresh_dir(path: Path, mode: int, owner: tuple[int, int] | None = None) -> N
 
 def _write_file(path: Path, text: str, owner: tuple[int, int] | None, mode: int = 0o644) -> None:
     """Write into a directory made afresh a moment ago (no sandbox has seen it yet)."""
-    path.parent.mkdir(exist_ok=True)
+    path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(text)
     path.chmod(mode)
     if owner:

@@ -12,6 +12,7 @@ a few milliseconds and imports only the standard library. CONFIG (JSON, written 
     sudo          null, or the sudo broker's orders: {"socket": path, "path": sudo's secure_path,
                   "uid": the one user it serves} (root only, RootAccess Enabled)
 
+    services      [argv, ...]: daemons to start as root before the scripts (cron), each forking itself away
     started       file to create once Jupyter is started (``systemctl restart jupyter-server`` reads it)
 
 The scripts run one after the other, as we are (root), with `bash`, in `/`. Their processes stay in this
@@ -38,13 +39,14 @@ import signal
 import stat
 import sys
 
-# Runs Jupyter ("$@"); SIGUSR1 stops it and runs it again. `wait` returns early when the trap runs, so
-# it waits until Jupyter is really gone before deciding.
+# Runs Jupyter ("$@"), with what root put in /etc/profile.jupyter (as SageMaker's jupyter-server service
+# does: AWS's samples export variables there); SIGUSR1 stops it and runs it again. `wait` returns early
+# when the trap runs, so it waits until Jupyter is really gone before deciding.
 SUPERVISOR = """
 trap 'restart=1; kill -TERM "$pid" 2>/dev/null' USR1
 while :; do
   restart=
-  "$@" &
+  ( [ ! -r /etc/profile.jupyter ] || . /etc/profile.jupyter; exec "$@" ) &
   pid=$!
   while :; do
     wait "$pid"
@@ -72,6 +74,18 @@ def run_script(script: dict, env: dict[str, str]) -> int:
     _, status = os.waitpid(pid, 0)
     code = os.waitstatus_to_exitcode(status)
     return 128 - code if code < 0 else code  # killed by a signal: report it as bash would
+
+
+def start_service(argv: list[str], env: dict[str, str]) -> None:
+    try:
+        pid = os.posix_spawn(argv[0], argv, env, file_actions=[
+            (os.POSIX_SPAWN_OPEN, 0, os.devnull, os.O_RDONLY, 0),
+            (os.POSIX_SPAWN_OPEN, 1, os.devnull, os.O_WRONLY, 0),
+            (os.POSIX_SPAWN_DUP2, 1, 2),
+        ], setsigdef=(signal.SIGPIPE, signal.SIGXFSZ))
+        os.waitpid(pid, 0)
+    except OSError as exc:
+        print(f"selfmaker: {argv[0]} did not start: {exc}", file=sys.stderr, flush=True)
 
 
 def write_atomically(path: str, text: str) -> None:
@@ -337,6 +351,8 @@ def main(config_path: str) -> None:
     os.umask(0o022)
     if config.get("sudo") and config["uid"] is not None:
         start_sudo_broker(config["sudo"])
+    for argv in config.get("services", []):  # daemons that fork into the background themselves (cron)
+        start_service(argv, config["script_env"])
     for script in config["scripts"]:
         code = run_script(script, config["script_env"])
         write_atomically(script["exit"], str(code))

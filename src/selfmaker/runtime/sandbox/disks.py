@@ -52,6 +52,14 @@ def _mounts() -> list[_Mount]:
     return mounts
 
 
+def unmount_below(path: Path) -> None:
+    """Detach every mount under ``path`` (deepest first): what an interrupted build left in a tree that
+    is about to be deleted, which must never delete through them."""
+    prefix = str(_canonical(path)) + "/"
+    for target in sorted({m.target for m in _mounts() if m.target.startswith(prefix)}, key=len, reverse=True):
+        subprocess.run(["umount", "-l", target], capture_output=True, timeout=60)
+
+
 def _canonical(path: Path) -> Path:
     # Mount targets in mountinfo are resolved paths; compare like with like.
     return Path(os.path.realpath(path))

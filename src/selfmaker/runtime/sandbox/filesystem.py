@@ -88,10 +88,13 @@ def etc_view(generated: Path) -> list[str]:
 
 
 def write_etc(directory: Path, *, hostname: str, user: str, uid: int, gid: int, home: str,
-              resolv_conf: str, sudo_path: str, profile_tail: str, root_access: bool = True) -> None:
-    """Generate the sandbox's own identity files into `directory` (host side, never sandbox-writable).
+              resolv_conf: str, sudo_path: str, profile_tail: str, root_access: bool = True,
+              profile_base: str | None = None) -> None:
+    """Generate the sandbox's own identity files into `directory` (host side, never sandbox-writable; or
+    the upper layer of an instance on the image, which root inside may change as a VM's root would).
 
-    Without `root_access` (RootAccess Disabled) the user is not in sudoers.
+    Without `root_access` (RootAccess Disabled) the user is not in sudoers. With `profile_base` (the host's
+    /etc/profile) the profile is that and `profile_tail`; without, `profile_tail` goes to profile.d.
     """
     directory.mkdir(mode=0o755, exist_ok=True)
     files = {
@@ -106,13 +109,21 @@ def write_etc(directory: Path, *, hostname: str, user: str, uid: int, gid: int, 
         # sudo resets PATH to secure_path: keep the notebook environment on it, as SageMaker keeps conda's.
         "sudoers": f'Defaults env_reset\nDefaults secure_path="{sudo_path}"\n'
                    "root ALL=(ALL:ALL) ALL\n" + (f"{user} ALL=(ALL) NOPASSWD:ALL\n" if root_access else ""),
-        "profile": _read("/etc/profile") + profile_tail,
     }
+    if profile_base is None:
+        (directory / "profile.d").mkdir(mode=0o755, exist_ok=True)
+        files["profile.d/selfmaker.sh"] = profile_tail
+    else:
+        files["profile"] = profile_base + profile_tail
     modes = {"shadow": 0o640, "gshadow": 0o640, "sudoers": 0o440}
     for name, text in files.items():
         path = directory / name
         path.write_text(text)
         path.chmod(modes.get(name, 0o644))
+
+
+def host_profile() -> str:
+    return _read("/etc/profile")
 
 
 def host_resolv_conf() -> str:
