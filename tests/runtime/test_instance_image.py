@@ -136,7 +136,10 @@ c.NotebookApp.tornado_settings = {{"headers": {{"X-From-Notebook-Config": "yes"}
 EOF
 chown -R ec2-user:ec2-user /home/ec2-user/.jupyter
 url=https://localhost:8443/notebooks/test-nb/api/status  # the test's base_url; instances have /
-nohup sh -c "sleep 3; curl -sk -o /dev/null -w '%{{http_code}}' $url > {VOLUME}/https.code" > /dev/null 2>&1 &
+# In the background, once Jupyter (which starts after the scripts) listens there:
+nohup sh -c "for i in \\$(seq 120); do
+  code=\\$(curl -sk -o /dev/null -w '%{{http_code}}' $url); [ \\$code = 200 ] && break; sleep 0.5
+done; echo -n \\$code > {VOLUME}/https.code" > /dev/null 2>&1 &
 """
 
 
@@ -152,7 +155,7 @@ def test_jupyter_reads_the_users_config_and_answers_on_localhost_8443(runtime, t
                                             headers={SECRET_HEADER: endpoint.token})
             assert response.status_code == 200
             assert response.headers.get("X-From-Notebook-Config") == "yes"
-            deadline = time.monotonic() + 30
+            deadline = time.monotonic() + 70
             while time.monotonic() < deadline and not (volume / "https.code").exists():
                 await asyncio.sleep(0.5)
             assert (volume / "https.code").read_text() == "200"  # no token: only the instance reaches it
