@@ -13,9 +13,9 @@ from pathlib import Path
 import httpx
 import pytest
 
-from selfmaker.runtime.base import ON_START_STREAM
+from selfmaker.runtime.base import JUPYTER_STREAM, ON_START_STREAM
 from selfmaker.runtime.jupyter import SECRET_HEADER
-from selfmaker.runtime.local import LocalRuntime
+from selfmaker.runtime.local import IMAGE_WAIT, LocalRuntime
 from tests.runtime.test_local_runtime import Sink, make_spec
 
 pytestmark = pytest.mark.skipif(os.geteuid() != 0 or shutil.which("bwrap") is None, reason="needs root and bubblewrap")
@@ -161,5 +161,17 @@ def test_jupyter_reads_the_users_config_and_answers_on_localhost_8443(runtime, t
             assert (volume / "https.code").read_text() == "200"  # no token: only the instance reaches it
         finally:
             await runtime.stop("nb-0123456789ab")
+
+    _run(scenario())
+
+
+def test_a_start_that_waits_for_the_image_says_so_in_its_log(runtime, tmp_path, monkeypatch):
+    # As on a new host: the image looks unbuilt (its pieces are all there, so nothing is built really).
+    monkeypatch.setattr(runtime.images, "ready", lambda data_dir: None)
+
+    async def scenario():
+        _, sink = await _started(runtime, tmp_path, "true")
+        await runtime.stop("nb-0123456789ab")
+        assert sink.lines[JUPYTER_STREAM][0] == IMAGE_WAIT
 
     _run(scenario())

@@ -78,6 +78,8 @@ HOST_MOUNT = "/.selfmaker-host"
 SANDBOX_INIT = Path(__file__).with_name("sandbox_init.py")
 JUPYTER_PREFIX = f"{CONDA_ROOT}/envs/{JUPYTER_ENV}"
 IMAGE_PROVIDER = "selfmaker_jupyter.GatewayIdentityProvider"  # runtime/jupyter.py, as the image imports it
+IMAGE_WAIT = ("Selfmaker: this host builds its instance image first (once; a few minutes): "
+              "the instance starts when it is ready.")
 SYSTEM_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 # Root in the sandbox keeps Docker's default capabilities less mknod and raw sockets: enough for sudo,
 # chown and package installs, not enough to mount, change the network, sniff or load kernel modules.
@@ -231,6 +233,8 @@ class LocalRuntime:
         try:
             paths.run.mkdir(parents=True, exist_ok=True, mode=0o700)
             if self.images is not None:
+                if self.image is None and await asyncio.to_thread(self.images.ready, self.data_dir) is None:
+                    await log_sink(JUPYTER_STREAM, [(int(time.time() * 1000), IMAGE_WAIT)])
                 try:
                     await _to_thread_to_the_end(self.ensure_image)
                 except ImageError as err:
