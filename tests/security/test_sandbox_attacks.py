@@ -386,6 +386,29 @@ def test_a_full_volume_is_enospc(server, two_instances):
     assert "size GB 5" in out and "6 GiB: No space left on device" in out, out
 
 
+def test_root_changing_the_image_changes_only_its_own_instance(server):
+    site = "/home/ec2-user/anaconda3/envs/python3/lib/python3.11/site-packages"
+    tamper = launch(server, "tamper", f"""#!/bin/bash
+set -e
+echo 'echo pwned' > /usr/bin/jq                                 # a tool every instance runs
+echo 'raise SystemExit("pwned")' > {site}/sitecustomize.py      # code every kernel would import
+echo 'root::0:0::/root:/bin/bash' >> /etc/passwd
+if mount -o remount,rw / 2>/dev/null || mount -t tmpfs x /mnt 2>/dev/null; then echo "mounted"; fi
+""")
+    assert tamper["NotebookInstanceStatus"] == "InService", tamper.get("FailureReason")
+    assert "mounted" not in stream(server, "tamper").split()  # no CAP_SYS_ADMIN: the layers stay as they are
+    other = launch(server, "untampered", f"""#!/bin/bash
+echo "jq: $(echo '{{"a": 1}}' | jq -c .a)"
+test -e {site}/sitecustomize.py && echo "sitecustomize: present" || echo "sitecustomize: absent"
+grep -c '^root::' /etc/passwd || true
+""")
+    assert other["NotebookInstanceStatus"] == "InService", other.get("FailureReason")
+    assert stream(server, "untampered").split("\n") == ["jq: 1", "sitecustomize: absent", "0"]
+    image = LocalRuntime(server.data_dir).images.ready(server.data_dir)
+    assert (image.rootfs / "usr/bin/jq").read_bytes()[:4] == b"\x7fELF"  # the host's copy untouched
+    assert notebook(server, "untampered").run("print(1 + 1)").strip() == "2"
+
+
 # --- lifecycle failures and reboots -------------------------------------------------------------------
 
 
