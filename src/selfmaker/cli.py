@@ -100,11 +100,15 @@ def up(
     except ValueError as err:
         raise typer.BadParameter(str(err), param_hint="--smtp-url/--mail-from") from None
     from selfmaker.services.base import ServiceError
+    from selfmaker.services.quotas import QuotaConfigError
 
     try:
         server = build_server(settings)
     except ServiceError as err:  # a root password that breaks the password policy
         typer.echo(f"selfmaker up: SELFMAKER_ROOT_PASSWORD: {err.message}", err=True)
+        raise typer.Exit(2) from None
+    except QuotaConfigError as err:
+        typer.echo(f"selfmaker up: {err}", err=True)
         raise typer.Exit(2) from None
     config_path = write_aws_profile(settings, server.root.access_key_id, server.root.secret_access_key)
     typer.echo(f"Selfmaker listening on {settings.endpoint_url}  (data: {settings.data_dir})")
@@ -255,6 +259,88 @@ def image_prune(data_dir: Annotated[Path, _DATA_DIR_OPTION] = Path("./data")) ->
     for path in runtime.images.unused(runtime.data_dir):
         typer.echo(f"removing {path}")
         runtime.images.remove(path)
+
+
+quota_app = typer.Typer(help="Service Quotas increase requests: list them, approve or deny them.",
+                        no_args_is_help=True)
+app.add_typer(quota_app, name="quota")
+_QUOTA_DATA_DIR = typer.Option(envvar="SELFMAKER_DATA_DIR", help="The server's data directory.")
+
+
+def _quota_store(data_dir: Path, command: str):
+    from selfmaker.services.quotas import tables  # noqa: F401  (its tables, before open_store creates them)
+    from selfmaker.store.db import open_store
+
+    settings = Settings(data_dir=data_dir.resolve())
+    if not settings.database_path.exists():
+        typer.echo(f"selfmaker quota {command}: no server data in {settings.data_dir}", err=True)
+        raise typer.Exit(1)
+    return open_store(settings.database_path)
+
+
+@quota_app.command("list")
+def quota_list(
+    data_dir: Annotated[Path, _QUOTA_DATA_DIR] = Path("./data"),
+    pending: Annotated[bool, typer.Option("--pending", help="Only the requests still to decide.")] = False,
+) -> None:
+    """Every account's quota increase requests, oldest first."""
+    from selfmaker.services.quotas import records
+    from selfmaker.services.quotas.catalogue import count_text
+
+    rows = [row for row in records.all_requests(_quota_store(data_dir, "list"))
+            if not pending or row.status in records.OPEN]
+    if not rows:
+        typer.echo("No quota increase requests.")
+        return
+    typer.echo(f"{'ID':<32}  {'STATUS':<9}  {'CREATED':<19}  {'ACCOUNT':<12}  {'REGION':<14}  {'DESIRED':>7}  "
+               "QUOTA  REQUESTER")
+    for row in rows:
+        when = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(row.created))
+        typer.echo(f"{row.request_id:<32}  {row.status:<9}  {when:<19}  {row.account_id:<12}  {row.region:<14}  "
+                   f"{count_text(row.desired_value):>7}  {row.quota_code} ({row.quota_name})  {row.requester}")
+    typer.echo(f"\n{len(rows)} request(s); decide one with: selfmaker quota approve ID [--value N] | deny ID")
+
+
+def _decide(data_dir: Path, command: str, request_id: str, status: str, value: float | None = None) -> None:
+    from selfmaker.services.quotas import records
+    from selfmaker.services.quotas.catalogue import MAX_VALUE, count_text
+
+    if value is not None and not 0 <= value <= MAX_VALUE:
+        raise typer.BadParameter(f"must be from 0 to {MAX_VALUE}", param_hint="--value")
+    try:
+        row = records.decide(_quota_store(data_dir, command), request_id, status, value)
+    except records.DecisionError as err:
+        typer.echo(f"selfmaker quota {command}: {err}", err=True)
+        raise typer.Exit(1) from None
+    if status == records.APPROVED:
+        applied = row.desired_value if value is None else value
+        typer.echo(f"Approved: {row.quota_name} ({row.quota_code}) is {count_text(applied)} for account "
+                   f"{row.account_id} in {row.region}.")
+    else:
+        typer.echo(f"Denied: request {row.request_id} for {row.quota_name} in {row.region}.")
+
+
+@quota_app.command("approve")
+def quota_approve(
+    request_id: Annotated[str, typer.Argument(metavar="ID", help="The request's Id.")],
+    value: Annotated[float | None, typer.Option(help="Apply this value instead of the one asked for.")] = None,
+    data_dir: Annotated[Path, _QUOTA_DATA_DIR] = Path("./data"),
+) -> None:
+    """Approve a request: the account's quota in its region becomes the value (at once, no restart)."""
+    from selfmaker.services.quotas.records import APPROVED
+
+    _decide(data_dir, "approve", request_id, APPROVED, value)
+
+
+@quota_app.command("deny")
+def quota_deny(
+    request_id: Annotated[str, typer.Argument(metavar="ID", help="The request's Id.")],
+    data_dir: Annotated[Path, _QUOTA_DATA_DIR] = Path("./data"),
+) -> None:
+    """Deny a request: the quota stays as it is."""
+    from selfmaker.services.quotas.records import DENIED
+
+    _decide(data_dir, "deny", request_id, DENIED)
 
 
 @app.command()

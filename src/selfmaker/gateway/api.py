@@ -27,7 +27,8 @@ log = logging.getLogger("selfmaker.api")
 
 MAX_BODY = 16 * 1024 * 1024
 # What each service calls a request that breaks its model's constraints (Query services: ValidationError).
-_VALIDATION_CODES = {"sagemaker": "ValidationException", "logs": "InvalidParameterException"}
+_VALIDATION_CODES = {"sagemaker": "ValidationException", "logs": "InvalidParameterException",
+                     "service-quotas": "ValidationException"}
 _FORM = "application/x-www-form-urlencoded"
 
 
@@ -39,7 +40,7 @@ NoteKeyUse = Callable[[str, str, str], None]
 
 @dataclass
 class Service:
-    name: str  # botocore's service name, also the SigV4 signing name
+    name: str  # botocore's service name (its SigV4 signing name is the model's: service-quotas → servicequotas)
     provider: object
 
 
@@ -102,9 +103,10 @@ class ApiHandler:
                 raise ServiceError("RequestEntityTooLarge", "Request body is larger than 16 MiB.", 413)
             signed = sigv4.read_signature(headers, query)
             call = self._route(signed, headers, query, body)
-            if call.service != signed.service:
+            signing_name = service_model(call.service).signing_name  # "servicequotas" for service-quotas
+            if signing_name != signed.service:
                 raise sigv4.AuthError(
-                    "signature", f"Credential should be scoped to correct service: '{call.service}'."
+                    "signature", f"Credential should be scoped to correct service: '{signing_name}'."
                 )
             ctx = self._authenticate(signed, scope, headers, raw_query, body, request_id)
             operation = operation_model(call.service, call.operation)

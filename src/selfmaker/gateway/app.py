@@ -29,6 +29,7 @@ from selfmaker.services.iam.directory import Directory
 from selfmaker.services.iam.provider import IAMService
 from selfmaker.services.identity import Credential, CredentialStore, bootstrap_root
 from selfmaker.services.logs.provider import LogsService
+from selfmaker.services.quotas import ServiceQuotasService, load_quota_book
 from selfmaker.services.sagemaker.notebook_hosts import parse_notebook_host
 from selfmaker.services.sagemaker.orchestrator import NotebookOrchestrator
 from selfmaker.services.sagemaker.provider import SageMakerService
@@ -53,6 +54,7 @@ def build_server(settings: Settings) -> Server:
     root = bootstrap_root(engine, credentials)
     generated_root_password = ensure_root_password(engine)
     catalogue = load_catalogue(settings.data_dir)
+    quotas = load_quota_book(settings.data_dir, catalogue)  # QuotaConfigError names what is wrong in quotas.yaml
     logs = LogsService(engine)
     directory = Directory(engine)  # IAM as the gateway and STS read it, with its policy cache
     instance_credentials = InstanceCredentials(engine, credentials, directory)
@@ -67,7 +69,8 @@ def build_server(settings: Settings) -> Server:
     iam = IAMService(engine, credentials, directory)
     api = ApiHandler(
         [
-            Service("sagemaker", SageMakerService(engine, settings, catalogue, orchestrator)),
+            Service("sagemaker", SageMakerService(engine, settings, catalogue, orchestrator, quotas)),
+            Service("service-quotas", ServiceQuotasService(engine, quotas)),  # signed as "servicequotas"
             Service("logs", logs),
             Service("sns", sns),
             Service("sts", STSService(engine, credentials, directory)),

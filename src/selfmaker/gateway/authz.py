@@ -1,8 +1,8 @@
 """Authorization: every request of a non-root caller is checked against its IAM policies.
 
-The action is ``<service>:<Operation>`` (the IAM prefixes of the services we serve are their botocore
-names); the resource is the ARN the request names, else ``*``. Root is always allowed, as on AWS, and
-pays nothing; others pay a cached lookup and a few regex matches.
+The action is ``<prefix>:<Operation>`` (the IAM prefixes of the services we serve are their SigV4 signing
+names: ``sagemaker``, ``servicequotas``); the resource is the ARN the request names, else ``*``. Root is
+always allowed, as on AWS, and pays nothing; others pay a cached lookup and a few regex matches.
 
 Besides policies, the account password policy's AllowUsersToChangePassword grants every IAM user
 iam:ChangePassword on itself and iam:GetAccountPasswordPolicy, as on AWS: where no policy allows either,
@@ -61,6 +61,8 @@ def resource_arn(ctx: RequestContext, directory: Directory, service: str, operat
         return params.get("PolicyArn", "*")
     if service == "sts":
         return params.get("RoleArn", "*")
+    if service == "service-quotas" and "ServiceCode" in params and "QuotaCode" in params:
+        return ctx.arn("servicequotas", f"{params['ServiceCode']}/{params['QuotaCode']}")
     if service == "cloudformation" and "StackName" in params:
         name = params["StackName"]
         return name if name.startswith("arn:") else ctx.arn("cloudformation", f"stack/{name}/*")
@@ -82,7 +84,7 @@ class Authorizer:
                                f"{service}:{operation} with session credentials from GetSessionToken", 403)
         if ctx.principal_arn.endswith(":root"):
             return
-        action = f"{service}:{operation}"
+        action = f"{service_model(service).signing_name}:{operation}"  # IAM's prefix: servicequotas:…
         action = _ACTION_OF.get(action, action)
         if action in ALWAYS_ALLOWED:
             return

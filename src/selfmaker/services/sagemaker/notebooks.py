@@ -14,6 +14,7 @@ from selfmaker.domain.instance_types import InstanceType
 from selfmaker.runtime import neuron
 from selfmaker.runtime.gpus import count_gpus
 from selfmaker.services.base import RequestContext, ServiceError, validation_error
+from selfmaker.services.quotas import QuotaBook, check_notebook_quotas
 from selfmaker.services.sagemaker.common import arn, listing_page, write_tags
 from selfmaker.services.sagemaker.notebook_hosts import notebook_netloc, notebook_origin
 from selfmaker.services.sagemaker.orchestrator import NotebookOrchestrator
@@ -38,6 +39,7 @@ class NotebookInstances:
     settings: Settings
     catalogue: dict[str, InstanceType]
     orchestrator: NotebookOrchestrator
+    quotas: QuotaBook
 
     # --- lookups ------------------------------------------------------------------------------------
 
@@ -94,6 +96,10 @@ class NotebookInstances:
             )
         return kind
 
+    def _within_quotas(self, ctx: RequestContext, instance_type: str, total: bool = True) -> None:
+        # After _instance_type: a type this host cannot run is refused for that first, whatever its quota.
+        check_notebook_quotas(self.engine, self.quotas, ctx.account_id, ctx.region, instance_type, total)
+
     def _lifecycle_config_exists(self, ctx: RequestContext, name: str) -> None:
         with self.engine.connect() as conn:
             found = conn.execute(
@@ -130,6 +136,7 @@ class NotebookInstances:
             self._lifecycle_config_exists(ctx, params["LifecycleConfigName"])
         instance_arn = arn(ctx, "notebook-instance", name)
         self._refuse_duplicate(ctx, name, instance_arn)
+        self._within_quotas(ctx, params["InstanceType"])
         settings = {**_DEFAULTS, **{key: params[key] for key in (*_ECHOED, *_DEFAULTS) if key in params}}
         if "SecurityGroupIds" in params:
             settings["SecurityGroups"] = params["SecurityGroupIds"]  # Describe's name for them
@@ -223,6 +230,7 @@ class NotebookInstances:
         row = self._instance(ctx, params["NotebookInstanceName"])
         st.require_transition(row.status, st.PENDING, row.arn)
         self._instance_type(row.instance_type)  # the host may have lost its GPU since
+        self._within_quotas(ctx, row.instance_type)  # a Stopped or Failed instance is not counted yet
         self._set_status(row.instance_id, st.PENDING, failure_reason=None)
         self.orchestrator.start(row.instance_id)
         return {}
@@ -248,6 +256,9 @@ class NotebookInstances:
         settings = dict(row.settings)
         if "InstanceType" in params:
             self._instance_type(params["InstanceType"])
+            if params["InstanceType"] != row.instance_type:
+                # Another type for the same instance: the total stays as it is, the new type's quota may not.
+                self._within_quotas(ctx, params["InstanceType"], total=False)
             values["instance_type"] = params["InstanceType"]
         if "RoleArn" in params:
             values["role_arn"] = params["RoleArn"]

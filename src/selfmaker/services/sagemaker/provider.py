@@ -6,6 +6,7 @@ from sqlalchemy import Engine
 
 from selfmaker.config import Settings
 from selfmaker.domain.instance_types import InstanceType
+from selfmaker.services.quotas import QuotaBook
 from selfmaker.services.sagemaker.code_repositories import CodeRepositories
 from selfmaker.services.sagemaker.lifecycle_configs import LifecycleConfigs
 from selfmaker.services.sagemaker.notebooks import NotebookInstances
@@ -20,8 +21,10 @@ class SageMakerService(NotebookInstances, LifecycleConfigs, CodeRepositories, Ta
         settings: Settings,
         catalogue: dict[str, InstanceType],
         orchestrator: NotebookOrchestrator,
+        quotas: QuotaBook | None = None,  # the notebook quotas; without, their defaults
     ):
         self.engine = engine
         self.settings = settings
         self.catalogue = catalogue
         self.orchestrator = orchestrator
+        self.quotas = quotas if quotas is not None else QuotaBook(catalogue)
