@@ -103,6 +103,9 @@ def test_json_templates_and_unquoted_dates_are_read_as_aws_reads_them():
     ("Resources:\n  A:\n    Properties: {}\n",
      "[/Resources/A] Every Resources object must contain a Type member. (line 2)"),
     ("Foo: 1\nResources:\n  A:\n    Type: AWS::SNS::Topic\n", "Invalid template property or properties [Foo]"),
+    # Found by the API fuzzer (seed 2973544267): a mapping here was a 500.
+    ("Resources:\n  A:\n    Type: AWS::SNS::Topic\n    DeletionPolicy: {Fn::Equals: [1]}\n",
+     "[/Resources/A/DeletionPolicy] Every DeletionPolicy member must be a string"),
 ])
 def test_malformed_templates_are_refused_naming_the_place(body, message):
     with pytest.raises(TemplateError) as caught:

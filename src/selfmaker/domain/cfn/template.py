@@ -137,6 +137,8 @@ class Template:
             if not isinstance(depends_on, list) or not all(isinstance(d, str) for d in depends_on):
                 raise TemplateError("DependsOn must be a resource name or a list of them", (*path, "DependsOn"))
             policy = body.get("DeletionPolicy", "Delete")
+            if not isinstance(policy, str):  # a mapping (an intrinsic) is not hashable, nor allowed here
+                raise TemplateError("Every DeletionPolicy member must be a string", (*path, "DeletionPolicy"))
             if policy not in _POLICIES:
                 raise TemplateError(f"Unrecognized DeletionPolicy {policy} for resource {logical_id}",
                                     (*path, "DeletionPolicy"))
