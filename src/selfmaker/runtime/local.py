@@ -504,12 +504,15 @@ class LocalRuntime:
         _fresh_dir(paths.socket_dir, 0o700, (UID, GID) if self.as_root else None)
         self._write_config(spec, paths, [])
 
-    def _bwrap_argv(self, spec: InstanceSpec, paths: _Paths) -> list[str]:
+    def _namespaces(self, spec: InstanceSpec) -> list[str]:
+        """bwrap's namespaces and, as root, the capabilities root keeps inside; else a user namespace."""
         argv = [self.bwrap, "--unshare-pid", "--unshare-ipc", "--unshare-uts", "--hostname", _hostname(spec.name)]
         if self.as_root:
-            argv += ["--cap-drop", "ALL"] + [arg for cap in ROOT_CAPS for arg in ("--cap-add", cap)]
-        else:
-            argv += ["--unshare-user", "--uid", str(UID), "--gid", str(GID)]
+            return argv + ["--cap-drop", "ALL"] + [arg for cap in ROOT_CAPS for arg in ("--cap-add", cap)]
+        return argv + ["--unshare-user", "--uid", str(UID), "--gid", str(GID)]
+
+    def _bwrap_argv(self, spec: InstanceSpec, paths: _Paths) -> list[str]:
+        argv = self._namespaces(spec)
         argv += filesystem.system_view()
         argv += ["--dev", "/dev", "--perms", "1777", "--tmpfs", "/dev/shm", "--proc", "/proc"]
         # A fresh /run: the host's holds sockets (D-Bus, Docker) that would let root out of the sandbox.
@@ -526,8 +529,7 @@ class LocalRuntime:
         argv += ["--bind", str(paths.ctl), CTL_MOUNT, "--ro-bind", str(paths.host), HOST_MOUNT]
         argv += ["--ro-bind", str(paths.host / "sbin"), "/usr/local/sbin"]
         argv += filesystem.etc_view(paths.host / "etc")
-        for node in gpus.device_nodes(spec.gpus) + neuron.device_nodes(spec.accelerators):
-            argv += ["--dev-bind", node, node]
+        argv += _device_binds(spec)
         argv += ["--remount-ro", "/"]
         argv += ["--chdir", "/", "--", self.python, "-I", "-S", str(SANDBOX_INIT), f"{HOST_MOUNT}/config.json"]
         return argv
@@ -535,8 +537,7 @@ class LocalRuntime:
     def _image_argv(self, spec: InstanceSpec, paths: _Paths) -> list[str]:
         """bwrap on the instance image: its overlay (mounted by _launch) as /, the volume, the host's orders,
         the GPUs."""
-        argv = [self.bwrap, "--unshare-pid", "--unshare-ipc", "--unshare-uts", "--hostname", _hostname(spec.name)]
-        argv += ["--cap-drop", "ALL"] + [arg for cap in ROOT_CAPS for arg in ("--cap-add", cap)]
+        argv = self._namespaces(spec)  # as root only
         argv += ["--bind", str(paths.root), "/"]
         argv += ["--dev", "/dev", "--perms", "1777", "--tmpfs", "/dev/shm", "--proc", "/proc"]
         argv += ["--tmpfs", "/run", "--perms", "1777", "--dir", "/run/lock"]
@@ -544,8 +545,7 @@ class LocalRuntime:
         argv += ["--ro-bind", str(paths.host / "resource-metadata.json"), METADATA_MOUNT]
         argv += filesystem.bind_below_fresh("--bind", str(paths.socket_dir))
         argv += ["--bind", str(paths.ctl), CTL_MOUNT, "--ro-bind", str(paths.host), HOST_MOUNT]
-        for node in gpus.device_nodes(spec.gpus) + neuron.device_nodes(spec.accelerators):
-            argv += ["--dev-bind", node, node]
+        argv += _device_binds(spec)
         for path in gpus.driver_files(spec.gpus):  # the host's driver, which CUDA in the image needs
             argv += ["--ro-bind", path, path]
         argv += ["--chdir", "/", "--", "/usr/bin/python3", "-I", "-S", f"{HOST_MOUNT}/{SANDBOX_INIT.name}",
@@ -770,6 +770,12 @@ def _disk_usage(root: Path) -> int:
 
 def _volume_image(volume_dir: Path) -> Path:
     return volume_dir.with_name(volume_dir.name + ".ext4")
+
+
+def _device_binds(spec: InstanceSpec) -> list[str]:
+    """The instance's GPUs and Inferentia/Trainium chips."""
+    nodes = gpus.device_nodes(spec.gpus) + neuron.device_nodes(spec.accelerators)
+    return [arg for node in nodes for arg in ("--dev-bind", node, node)]
 
 
 def _hostname(name: str) -> str:
