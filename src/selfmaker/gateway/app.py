@@ -10,6 +10,7 @@ from starlette.applications import Starlette
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
+from selfmaker.clock import Clock
 from selfmaker.config import Settings
 from selfmaker.console import console_routes
 from selfmaker.console.root_password import ensure_root_password
@@ -21,6 +22,7 @@ from selfmaker.gateway.instance_credentials import instance_credentials_routes
 from selfmaker.gateway.notebook_links import legacy_notebook_routes
 from selfmaker.gateway.notebook_proxy import NotebookProxy
 from selfmaker.gateway.sns_links import sns_link_routes
+from selfmaker.gateway.test_clock import clock_routes, release_clock, restore_clock
 from selfmaker.gateway.test_reset import StateReset
 from selfmaker.mail import open_mailer
 from selfmaker.runtime.local import LocalRuntime
@@ -29,6 +31,7 @@ from selfmaker.services.iam.directory import Directory
 from selfmaker.services.iam.provider import IAMService
 from selfmaker.services.identity import Credential, CredentialStore, bootstrap_root
 from selfmaker.services.logs.provider import LogsService
+from selfmaker.services.metering import Meter
 from selfmaker.services.quotas import ServiceQuotasService, load_quota_book
 from selfmaker.services.sagemaker.notebook_hosts import parse_notebook_host
 from selfmaker.services.sagemaker.orchestrator import NotebookOrchestrator
@@ -44,6 +47,7 @@ class Server:
     app: object  # the ASGI callable
     root: Credential
     orchestrator: NotebookOrchestrator
+    meter: Meter
     generated_root_password: str | None  # set on first start when none was given: printed once
 
 
@@ -59,7 +63,12 @@ def build_server(settings: Settings) -> Server:
     directory = Directory(engine)  # IAM as the gateway and STS read it, with its policy cache
     instance_credentials = InstanceCredentials(engine, credentials, directory)
     guest = GuestServices(engine, settings, instance_credentials)
-    orchestrator = NotebookOrchestrator(engine, LocalRuntime(settings.data_dir), logs, settings, catalogue, guest)
+    clock = Clock()  # what usage is metered by; tests set it (test mode only)
+    if settings.test_mode:
+        restore_clock(engine, clock)
+    meter = Meter(engine, catalogue, clock)  # usage and cost, for Cost Explorer, Budgets, the console
+    orchestrator = NotebookOrchestrator(engine, LocalRuntime(settings.data_dir), logs, settings, catalogue, guest,
+                                        clock)
     mailer = open_mailer(settings.outbox_dir, settings.smtp_url, settings.mail_from)
     sns = SNSService(engine, mailer, allow_private_endpoints=settings.sns_allow_private_endpoints,
                      own_host=settings.host, own_port=settings.port, retry_delays=settings.sns_retry_delays)
@@ -69,7 +78,7 @@ def build_server(settings: Settings) -> Server:
     iam = IAMService(engine, credentials, directory)
     api = ApiHandler(
         [
-            Service("sagemaker", SageMakerService(engine, settings, catalogue, orchestrator, quotas)),
+            Service("sagemaker", SageMakerService(engine, settings, catalogue, orchestrator, quotas, clock)),
             Service("service-quotas", ServiceQuotasService(engine, quotas)),  # signed as "servicequotas"
             Service("logs", logs),
             Service("sns", sns),
@@ -104,8 +113,9 @@ def build_server(settings: Settings) -> Server:
     if settings.test_mode:
         reset = StateReset(engine, root, credentials, orchestrator,
                            [cloudformation, sns],
-                           [directory.changed, iam.key_usage.forget_all])
-        test_routes = reset.routes({settings.endpoint_url, settings.local_url})
+                           [directory.changed, iam.key_usage.forget_all, lambda: release_clock(engine, clock)])
+        own_origins = {settings.endpoint_url, settings.local_url}
+        test_routes = [*reset.routes(own_origins), *clock_routes(engine, clock, own_origins)]
 
     web = Starlette(
         routes=[
@@ -132,7 +142,7 @@ def build_server(settings: Settings) -> Server:
         else:
             await web(scope, receive, send)
 
-    return Server(app, root, orchestrator, generated_root_password)
+    return Server(app, root, orchestrator, meter, generated_root_password)
 
 
 def _host(scope) -> str:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from sqlalchemy import Engine, delete, insert, select
 
 from selfmaker.services.base import RequestContext, validation_error
+from selfmaker.services.metering import refresh_tags
 from selfmaker.services.pagination import page
 from selfmaker.store.tables import tags
 
@@ -59,3 +60,4 @@ def write_tags(conn, resource_arn: str, new_tags: list[dict]) -> None:
             insert(tags),
             [{"resource_arn": resource_arn, "key": t["Key"], "value": t.get("Value", "")} for t in new_tags],
         )
+    refresh_tags(conn, resource_arn)

@@ -8,12 +8,14 @@ import time
 from sqlalchemy import Engine, delete, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
+from selfmaker.clock import Clock
 from selfmaker.config import Settings
 from selfmaker.domain import notebook_states as st
 from selfmaker.domain.instance_types import InstanceType
 from selfmaker.runtime import neuron
 from selfmaker.runtime.gpus import count_gpus
 from selfmaker.services.base import RequestContext, ServiceError, validation_error
+from selfmaker.services.metering import record_owner, record_status
 from selfmaker.services.quotas import QuotaBook, check_notebook_quotas
 from selfmaker.services.sagemaker.common import arn, listing_page, write_tags
 from selfmaker.services.sagemaker.notebook_hosts import notebook_netloc, notebook_origin
@@ -40,6 +42,7 @@ class NotebookInstances:
     catalogue: dict[str, InstanceType]
     orchestrator: NotebookOrchestrator
     quotas: QuotaBook
+    clock: Clock  # the metering clock
 
     # --- lookups ------------------------------------------------------------------------------------
 
@@ -122,6 +125,7 @@ class NotebookInstances:
                 .where(notebook_instances.c.instance_id == instance_id)
                 .values(status=status, last_modified_time=time.time(), **values)
             )
+            record_status(conn, instance_id, status, self.clock.now())
 
     # --- operations ---------------------------------------------------------------------------------
 
@@ -163,6 +167,8 @@ class NotebookInstances:
                     )
                 )
                 write_tags(conn, instance_arn, params.get("Tags", []))
+                record_owner(conn, instance_id, ctx.account_id, ctx.principal_arn)
+                record_status(conn, instance_id, st.PENDING, self.clock.now())
         except IntegrityError:
             raise validation_error(f"Cannot create a duplicate Notebook Instance ({instance_arn})") from None
         self.orchestrator.start(instance_id)

@@ -17,12 +17,14 @@ from typing import Protocol
 
 from sqlalchemy import Engine, delete, select, update
 
+from selfmaker.clock import Clock
 from selfmaker.config import Settings
 from selfmaker.domain import notebook_states as st
 from selfmaker.domain.instance_types import InstanceType
 from selfmaker.runtime.base import Endpoint, InstanceSpec, LifecycleFailure, LogSink, Runtime
 from selfmaker.runtime.sandbox.limits import Limits
 from selfmaker.runtime.sandbox.network import GuestService
+from selfmaker.services.metering import record_status
 from selfmaker.services.sts.instance_credentials import instance_env
 from selfmaker.store.tables import (
     lifecycle_configs,
@@ -35,6 +37,7 @@ from selfmaker.store.tables import (
 log = logging.getLogger("selfmaker.notebooks")
 
 LOG_GROUP = "/aws/sagemaker/NotebookInstances"
+DELETED = "Deleted"  # the last entry of an instance's history (not a status SageMaker shows)
 
 
 class GuestServices(Protocol):
@@ -48,9 +51,10 @@ class GuestServices(Protocol):
 class NotebookOrchestrator:
     def __init__(
         self, engine: Engine, runtime: Runtime, logs, settings: Settings, catalogue: dict[str, InstanceType],
-        guest: GuestServices | None = None,
+        guest: GuestServices | None = None, clock: Clock | None = None,
     ):
         self.engine = engine
+        self.clock = clock if clock is not None else Clock()  # the metering clock
         self.guest = guest
         self.catalogue = catalogue
         self.runtime = runtime
@@ -182,6 +186,7 @@ class NotebookOrchestrator:
             conn.execute(delete(notebook_tokens).where(notebook_tokens.c.instance_id == instance_id))
             conn.execute(delete(notebook_sessions).where(notebook_sessions.c.instance_id == instance_id))
             conn.execute(delete(notebook_instances).where(notebook_instances.c.instance_id == instance_id))
+            record_status(conn, instance_id, DELETED, self.clock.now())
 
     # --- helpers ----------------------------------------------------------------------------------
 
@@ -198,6 +203,8 @@ class NotebookOrchestrator:
             conn.execute(
                 update(notebook_instances).where(notebook_instances.c.instance_id == instance_id).values(**values)
             )
+            if "status" in values:
+                record_status(conn, instance_id, values["status"], self.clock.now())
 
     def _scripts(self, row) -> tuple[str | None, str | None, str]:
         if not row.lifecycle_config_name:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from sqlalchemy import Engine
 
+from selfmaker.clock import Clock
 from selfmaker.config import Settings
 from selfmaker.domain.instance_types import InstanceType
 from selfmaker.services.quotas import QuotaBook
@@ -22,9 +23,11 @@ class SageMakerService(NotebookInstances, LifecycleConfigs, CodeRepositories, Ta
         catalogue: dict[str, InstanceType],
         orchestrator: NotebookOrchestrator,
         quotas: QuotaBook | None = None,  # the notebook quotas; without, their defaults
+        clock: Clock | None = None,  # the metering clock; without, the wall clock
     ):
         self.engine = engine
         self.settings = settings
         self.catalogue = catalogue
         self.orchestrator = orchestrator
         self.quotas = quotas if quotas is not None else QuotaBook(catalogue)
+        self.clock = clock if clock is not None else orchestrator.clock

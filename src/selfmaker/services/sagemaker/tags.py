@@ -5,6 +5,7 @@ from __future__ import annotations
 from sqlalchemy import Engine, delete, select
 
 from selfmaker.services.base import RequestContext, validation_error
+from selfmaker.services.metering import refresh_tags
 from selfmaker.services.pagination import page
 from selfmaker.services.sagemaker.common import read_tags, write_tags
 from selfmaker.store.tables import lifecycle_configs, notebook_instances, tags
@@ -42,4 +43,5 @@ class Tags:
         resource = self._tagged_resource(ctx, params["ResourceArn"])
         with self.engine.begin() as conn:
             conn.execute(delete(tags).where(tags.c.resource_arn == resource, tags.c.key.in_(params["TagKeys"])))
+            refresh_tags(conn, resource)
         return {}
