@@ -101,13 +101,14 @@ def up(
         raise typer.BadParameter(str(err), param_hint="--smtp-url/--mail-from") from None
     from selfmaker.services.base import ServiceError
     from selfmaker.services.quotas import QuotaConfigError
+    from selfmaker.services.sagemaker.idle_config import IdleConfigError
 
     try:
         server = build_server(settings)
     except ServiceError as err:  # a root password that breaks the password policy
         typer.echo(f"selfmaker up: SELFMAKER_ROOT_PASSWORD: {err.message}", err=True)
         raise typer.Exit(2) from None
-    except QuotaConfigError as err:
+    except (QuotaConfigError, IdleConfigError) as err:
         typer.echo(f"selfmaker up: {err}", err=True)
         raise typer.Exit(2) from None
     config_path = write_aws_profile(settings, server.root.access_key_id, server.root.secret_access_key)
@@ -261,10 +262,12 @@ def image_prune(data_dir: Annotated[Path, _DATA_DIR_OPTION] = Path("./data")) ->
         runtime.images.remove(path)
 
 
-quota_app = typer.Typer(help="Service Quotas increase requests: list them, approve or deny them.",
+quota_app = typer.Typer(help="Service Quotas increase requests: list them, open, approve, deny or close them. "
+                             "Each change mails the requester (SELFMAKER_SMTP_URL, else the outbox).",
                         no_args_is_help=True)
 app.add_typer(quota_app, name="quota")
 _QUOTA_DATA_DIR = typer.Option(envvar="SELFMAKER_DATA_DIR", help="The server's data directory.")
+_REQUEST_ID = typer.Argument(metavar="ID", help="The request's Id.")
 
 
 def _quota_store(data_dir: Path, command: str):
@@ -278,69 +281,142 @@ def _quota_store(data_dir: Path, command: str):
     return open_store(settings.database_path)
 
 
+def _quota_book(data_dir: Path, command: str):
+    from selfmaker.domain.instance_types import load_catalogue
+    from selfmaker.services.quotas import QuotaConfigError, load_quota_book
+
+    try:
+        return load_quota_book(data_dir.resolve(), load_catalogue(data_dir.resolve()))
+    except QuotaConfigError as err:
+        typer.echo(f"selfmaker quota {command}: {err}", err=True)
+        raise typer.Exit(2) from None
+
+
 @quota_app.command("list")
 def quota_list(
     data_dir: Annotated[Path, _QUOTA_DATA_DIR] = Path("./data"),
     pending: Annotated[bool, typer.Option("--pending", help="Only the requests still to decide.")] = False,
 ) -> None:
-    """Every account's quota increase requests, oldest first."""
+    """Every account's quota increase requests, oldest first; then the per-user limits and the host's devices."""
     from selfmaker.services.quotas import records
+    from selfmaker.services.quotas.capacity import host_devices
     from selfmaker.services.quotas.catalogue import count_text
 
     rows = [row for row in records.all_requests(_quota_store(data_dir, "list"))
             if not pending or row.status in records.OPEN]
     if not rows:
         typer.echo("No quota increase requests.")
-        return
-    typer.echo(f"{'ID':<32}  {'STATUS':<9}  {'CREATED':<19}  {'ACCOUNT':<12}  {'REGION':<14}  {'DESIRED':>7}  "
-               "QUOTA  REQUESTER")
-    for row in rows:
-        when = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(row.created))
-        typer.echo(f"{row.request_id:<32}  {row.status:<9}  {when:<19}  {row.account_id:<12}  {row.region:<14}  "
-                   f"{count_text(row.desired_value):>7}  {row.quota_code} ({row.quota_name})  {row.requester}")
-    typer.echo(f"\n{len(rows)} request(s); decide one with: selfmaker quota approve ID [--value N] | deny ID")
+    else:
+        typer.echo(f"{'ID':<32}  {'STATUS':<11}  {'CREATED':<19}  {'ACCOUNT':<12}  {'REGION':<14}  {'DESIRED':>7}  "
+                   "QUOTA  REQUESTER")
+        for row in rows:
+            when = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(row.created))
+            typer.echo(f"{row.request_id:<32}  {row.status:<11}  {when:<19}  {row.account_id:<12}  "
+                       f"{row.region:<14}  {count_text(row.desired_value):>7}  {row.quota_code} ({row.quota_name})  "
+                       f"{row.requester}")
+        typer.echo(f"\n{len(rows)} request(s); take one up with: selfmaker quota open ID; decide it with: "
+                   "selfmaker quota approve ID [--value N] | deny ID | close ID")
+    per_user = [quota for quota in _quota_book(data_dir, "list").all() if quota.per_user is not None]
+    if per_user:
+        typer.echo("\nPer-user limits (quotas.yaml per_user; running instances per creator, every region): "
+                   + ", ".join(f"{quota.instance_type or 'total'} {count_text(quota.per_user)}" for quota in per_user))
+    devices = host_devices()
+    typer.echo(f"This host has {devices.gpus} GPU(s) and {devices.accelerators} AWS Neuron device(s): GPU and "
+               "accelerator quotas never exceed what they can run.")
 
 
-def _decide(data_dir: Path, command: str, request_id: str, status: str, value: float | None = None) -> None:
+def _change(data_dir: Path, command: str, request_id: str, value: float | None = None) -> None:
+    import asyncio
+
+    from selfmaker.mail import open_mailer
     from selfmaker.services.quotas import records
     from selfmaker.services.quotas.catalogue import MAX_VALUE, count_text
+    from selfmaker.services.quotas.desk import QuotaDesk
 
     if value is not None and not 0 <= value <= MAX_VALUE:
         raise typer.BadParameter(f"must be from 0 to {MAX_VALUE}", param_hint="--value")
+    settings = Settings(data_dir=data_dir.resolve())
     try:
-        row = records.decide(_quota_store(data_dir, command), request_id, status, value)
+        mailer = open_mailer(settings.outbox_dir, settings.smtp_url, settings.mail_from)
+    except ValueError as err:
+        raise typer.BadParameter(str(err), param_hint="SELFMAKER_SMTP_URL/SELFMAKER_MAIL_FROM") from None
+    desk = QuotaDesk(_quota_store(data_dir, command), _quota_book(data_dir, command), mailer)
+    act = {"open": desk.open_case, "approve": lambda rid: desk.approve(rid, value), "deny": desk.deny,
+           "close": desk.close}[command]
+    try:
+        outcome = asyncio.run(act(request_id))
     except records.DecisionError as err:
         typer.echo(f"selfmaker quota {command}: {err}", err=True)
         raise typer.Exit(1) from None
-    if status == records.APPROVED:
-        applied = row.desired_value if value is None else value
-        typer.echo(f"Approved: {row.quota_name} ({row.quota_code}) is {count_text(applied)} for account "
+    row = outcome.row
+    if command == "approve":
+        typer.echo(f"Approved: {row.quota_name} ({row.quota_code}) is {count_text(outcome.applied)} for account "
                    f"{row.account_id} in {row.region}.")
+        if outcome.asked is not None:
+            typer.echo(f"Capped: {count_text(outcome.asked)} was asked, but this host's GPUs or Neuron devices run "
+                       f"at most {count_text(outcome.applied)} at once.")
     else:
-        typer.echo(f"Denied: request {row.request_id} for {row.quota_name} in {row.region}.")
+        done = {"open": "Case opened", "deny": "Denied", "close": "Closed"}[command]
+        typer.echo(f"{done}: request {row.request_id} for {row.quota_name} in {row.region}.")
+    typer.echo(f"Mail to the requester: {outcome.mail}")
+
+
+@quota_app.command("open")
+def quota_open(
+    request_id: Annotated[str, _REQUEST_ID],
+    data_dir: Annotated[Path, _QUOTA_DATA_DIR] = Path("./data"),
+) -> None:
+    """Take a PENDING request up: it becomes CASE_OPENED, and the requester hears it is being reviewed."""
+    _change(data_dir, "open", request_id)
 
 
 @quota_app.command("approve")
 def quota_approve(
-    request_id: Annotated[str, typer.Argument(metavar="ID", help="The request's Id.")],
+    request_id: Annotated[str, _REQUEST_ID],
     value: Annotated[float | None, typer.Option(help="Apply this value instead of the one asked for.")] = None,
     data_dir: Annotated[Path, _QUOTA_DATA_DIR] = Path("./data"),
 ) -> None:
-    """Approve a request: the account's quota in its region becomes the value (at once, no restart)."""
-    from selfmaker.services.quotas.records import APPROVED
-
-    _decide(data_dir, "approve", request_id, APPROVED, value)
+    """Approve a request: the account's quota in its region becomes the value (at once, no restart), capped by
+    what this host's GPUs or Neuron devices can run."""
+    _change(data_dir, "approve", request_id, value)
 
 
 @quota_app.command("deny")
 def quota_deny(
-    request_id: Annotated[str, typer.Argument(metavar="ID", help="The request's Id.")],
+    request_id: Annotated[str, _REQUEST_ID],
     data_dir: Annotated[Path, _QUOTA_DATA_DIR] = Path("./data"),
 ) -> None:
     """Deny a request: the quota stays as it is."""
-    from selfmaker.services.quotas.records import DENIED
+    _change(data_dir, "deny", request_id)
 
-    _decide(data_dir, "deny", request_id, DENIED)
+
+@quota_app.command("close")
+def quota_close(
+    request_id: Annotated[str, _REQUEST_ID],
+    data_dir: Annotated[Path, _QUOTA_DATA_DIR] = Path("./data"),
+) -> None:
+    """Close a request without a decision (CASE_CLOSED): the quota stays as it is."""
+    _change(data_dir, "close", request_id)
+
+
+@app.command()
+def usage(
+    by: Annotated[str, typer.Option(help="One row per: instance, user, type, or tag KEY.")] = "instance",
+    tag: Annotated[str | None, typer.Argument(metavar="[KEY]", help="The tag key, with --by tag.")] = None,
+    month: Annotated[str | None, typer.Option(help="The month, YYYY-MM (default: this one, UTC).")] = None,
+    data_dir: Annotated[Path, typer.Option(envvar="SELFMAKER_DATA_DIR", help="The server's data directory.")]
+    = Path("./data"),
+) -> None:
+    """Hours and cost of notebook instances in a month, every account's, read from the store."""
+    from selfmaker.usage import UsageError, lines, report
+
+    try:
+        result = report(data_dir, by, tag, month)
+    except UsageError as err:
+        typer.echo(f"selfmaker usage: {err}", err=True)
+        raise typer.Exit(1) from None
+    for line in lines(result):
+        typer.echo(line)
 
 
 @app.command()

@@ -51,6 +51,11 @@ class Settings:
     notebook_domain: str = field(
         default_factory=lambda: os.environ.get("SELFMAKER_NOTEBOOK_DOMAIN") or "localhost")
 
+    # Idle auto-stop (services/sagemaker/idle.py): seconds between passes of the checker, and how many seconds
+    # make one of its "minutes" (60; only tests shorten it, so that a limit of 1 minute lasts seconds).
+    idle_check_seconds: float = field(default_factory=lambda: _env_float("SELFMAKER_IDLE_CHECK_SECONDS", 60.0))
+    idle_minute_seconds: float = field(default_factory=lambda: _env_float("SELFMAKER_IDLE_MINUTE_SECONDS", 60.0))
+
     # Test mode (``selfmaker up --test-mode``): answers moto's state reset, for test suites; loopback only.
     test_mode: bool = field(default_factory=lambda: os.environ.get("SELFMAKER_TEST_MODE", "") in ("1", "true"))
 

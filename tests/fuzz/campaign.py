@@ -21,6 +21,7 @@ from selfmaker.protocol.models import operation_model, service_model
 from selfmaker.services.cloudformation import CloudFormationService
 from selfmaker.services.iam.provider import IAMService
 from selfmaker.services.logs.provider import LogsService
+from selfmaker.services.quotas import ServiceQuotasService
 from selfmaker.services.sagemaker.provider import SageMakerService
 from selfmaker.services.sns import SNSService
 from selfmaker.services.sts.provider import STSService
@@ -30,7 +31,7 @@ from tests.fuzz.transport import Answer, Transport
 
 # The services gateway/app.py serves, by the provider classes whose methods are the operations.
 PROVIDERS = {"sagemaker": SageMakerService, "logs": LogsService, "sns": SNSService, "sts": STSService,
-             "iam": IAMService, "cloudformation": CloudFormationService}
+             "iam": IAMService, "cloudformation": CloudFormationService, "service-quotas": ServiceQuotasService}
 # Case kinds and how often each comes up.
 KINDS = {"valid": 10, "missing": 8, "wrong_type": 12, "oversized": 7, "unicode": 10, "deep": 8, "bad_enum": 6,
          "bad_blob": 4, "huge_number": 8, "null": 6, "raw_body": 8}

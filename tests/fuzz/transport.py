@@ -17,6 +17,8 @@ from botocore.config import Config
 from botocore.credentials import Credentials
 from botocore.exceptions import ClientError, ConnectionError, HTTPClientError
 
+from selfmaker.protocol.models import service_model
+
 _TIMEOUT = 30.0  # a request that takes longer counts as a hang
 _XML_CODE = re.compile(rb"<Code>([^<]*)</Code>")
 
@@ -80,7 +82,8 @@ class Transport:
 
     def raw(self, service: str, protocol: str, body: bytes, headers: dict[str, str]) -> Answer:
         request = AWSRequest("POST", self.endpoint_url + "/", data=body, headers=headers)
-        SigV4Auth(self.credentials, service, self.region).add_auth(request)
+        # Signed as boto3 signs it: with the model's signing name (service-quotas signs as "servicequotas").
+        SigV4Auth(self.credentials, service_model(service).signing_name, self.region).add_auth(request)
         try:
             response = self.http.post(self.endpoint_url + "/", content=body, headers=dict(request.headers.items()))
         except httpx.HTTPError as err:

@@ -33,6 +33,7 @@ from selfmaker.domain.instance_types import InstanceType
 from selfmaker.gateway.api import ApiHandler
 from selfmaker.gateway.authz import DENIED_CODES
 from selfmaker.services.base import RequestContext, ServiceError
+from selfmaker.services.metering import Meter
 
 Handler = Callable[["View"], Awaitable[Response]]
 REGION_COOKIE = "selfmaker-region"
@@ -68,6 +69,7 @@ class Console:
     # (account, region, name) -> bytes used on a notebook instance's volume, or None
     volume_used: Callable[[str, str, str], Awaitable[int | None]]
     unenforced: list[str]  # limits this host cannot enforce on instances (shown on their pages)
+    meter: Meter  # usage and cost, for the Billing page and the instance list
     templates: Environment = field(init=False)
 
     def __post_init__(self) -> None:
@@ -130,9 +132,10 @@ class View:
         return self.console.settings.public_url.rstrip("/") if self.console.settings.public_url \
             else str(self.request.base_url).rstrip("/")
 
-    async def call(self, service: str, operation: str, params: dict | None = None) -> dict:
+    def context(self) -> RequestContext:
+        """The signed-in principal as the services see a request of theirs."""
         assert self.session is not None
-        ctx = RequestContext(
+        return RequestContext(
             account_id=self.session.account_id,
             region=self.region,
             principal_arn=self.session.principal_arn,
@@ -140,7 +143,9 @@ class View:
             request_id=str(uuid.uuid4()),
             endpoint_url=self.endpoint_url,
         )
-        return await self.console.api.call(ctx, service, operation, params or {})
+
+    async def call(self, service: str, operation: str, params: dict | None = None) -> dict:
+        return await self.console.api.call(self.context(), service, operation, params or {})
 
     # --- answers -----------------------------------------------------------------------------------------
 

@@ -26,6 +26,8 @@ from selfmaker.gateway.test_clock import clock_routes, release_clock, restore_cl
 from selfmaker.gateway.test_reset import StateReset
 from selfmaker.mail import open_mailer
 from selfmaker.runtime.local import LocalRuntime
+from selfmaker.services.budgets import ActionRunner, AlertSender, BudgetChecker, BudgetsService
+from selfmaker.services.ce import CostExplorerService
 from selfmaker.services.cloudformation import CloudFormationService
 from selfmaker.services.iam.directory import Directory
 from selfmaker.services.iam.provider import IAMService
@@ -33,6 +35,9 @@ from selfmaker.services.identity import Credential, CredentialStore, bootstrap_r
 from selfmaker.services.logs.provider import LogsService
 from selfmaker.services.metering import Meter
 from selfmaker.services.quotas import ServiceQuotasService, load_quota_book
+from selfmaker.services.sagemaker.idle import IdleChecker
+from selfmaker.services.sagemaker.idle_activity import BrowserActivity
+from selfmaker.services.sagemaker.idle_config import load_idle_defaults
 from selfmaker.services.sagemaker.notebook_hosts import parse_notebook_host
 from selfmaker.services.sagemaker.orchestrator import NotebookOrchestrator
 from selfmaker.services.sagemaker.provider import SageMakerService
@@ -59,6 +64,7 @@ def build_server(settings: Settings) -> Server:
     generated_root_password = ensure_root_password(engine)
     catalogue = load_catalogue(settings.data_dir)
     quotas = load_quota_book(settings.data_dir, catalogue)  # QuotaConfigError names what is wrong in quotas.yaml
+    idle_defaults = load_idle_defaults(settings.data_dir)  # IdleConfigError names what is wrong in idle.yaml
     logs = LogsService(engine)
     directory = Directory(engine)  # IAM as the gateway and STS read it, with its policy cache
     instance_credentials = InstanceCredentials(engine, credentials, directory)
@@ -74,17 +80,22 @@ def build_server(settings: Settings) -> Server:
                      own_host=settings.host, own_port=settings.port, retry_delays=settings.sns_retry_delays)
     authorize = Authorizer(engine, directory)
     providers: dict[str, object] = {}  # stacks call the very providers the API serves (filled in below)
+    budget_actions = ActionRunner(engine, meter, logs, providers, settings.endpoint_url)  # stop instances
+    budget_checker = BudgetChecker(engine, meter, AlertSender(mailer, providers, settings.endpoint_url),
+                                   budget_actions)  # alerts and actions, every SELFMAKER_BUDGET_CHECK_SECONDS
     cloudformation = CloudFormationService(engine, settings, providers, authorize)
     iam = IAMService(engine, credentials, directory)
     api = ApiHandler(
         [
             Service("sagemaker", SageMakerService(engine, settings, catalogue, orchestrator, quotas, clock)),
-            Service("service-quotas", ServiceQuotasService(engine, quotas)),  # signed as "servicequotas"
+            Service("service-quotas", ServiceQuotasService(engine, quotas, mailer)),  # signed as "servicequotas"
+            Service("ce", CostExplorerService(meter)),
             Service("logs", logs),
             Service("sns", sns),
             Service("sts", STSService(engine, credentials, directory)),
             Service("iam", iam),
             Service("cloudformation", cloudformation),
+            Service("budgets", BudgetsService(engine, meter, budget_actions)),
         ],
         credentials,
         settings.endpoint_url,
@@ -93,14 +104,21 @@ def build_server(settings: Settings) -> Server:
         note_key_use=iam.key_usage.note,
     )
     providers.update({name: service.provider for name, service in api.services.items()})
-    proxy = NotebookProxy(engine, orchestrator, settings)
+    activity = BrowserActivity()  # what people do in Jupyter, noted by the proxy, read by the idle checker
+    proxy = NotebookProxy(engine, orchestrator, settings, activity)
+    idle = IdleChecker(engine, orchestrator, logs, catalogue, idle_defaults, activity,
+                       settings.idle_check_seconds, settings.idle_minute_seconds)
 
     @contextlib.asynccontextmanager
     async def lifespan(_app):
         await orchestrator.reconcile()
         await sns.start()
         await cloudformation.start()
+        await budget_checker.start()
+        idle.start()
         yield
+        await idle.close()
+        await budget_checker.close()
         await cloudformation.close()
         await sns.close()
         await proxy.close()
@@ -112,7 +130,7 @@ def build_server(settings: Settings) -> Server:
     test_routes = []
     if settings.test_mode:
         reset = StateReset(engine, root, credentials, orchestrator,
-                           [cloudformation, sns],
+                           [cloudformation, sns, budget_checker],
                            [directory.changed, iam.key_usage.forget_all, lambda: release_clock(engine, clock)])
         own_origins = {settings.endpoint_url, settings.local_url}
         test_routes = [*reset.routes(own_origins), *clock_routes(engine, clock, own_origins)]
@@ -125,7 +143,7 @@ def build_server(settings: Settings) -> Server:
             *sns_link_routes(sns),
             *cloudformation.routes(),
             *legacy_notebook_routes(engine, settings),
-            *console_routes(engine, api, settings, catalogue, root.account_id, orchestrator),
+            *console_routes(engine, api, settings, catalogue, root.account_id, orchestrator, meter),
         ],
         lifespan=lifespan,
     )

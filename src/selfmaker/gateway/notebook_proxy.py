@@ -6,6 +6,9 @@ for a session cookie for that host alone; every other request must carry a live 
 (HTTP and WebSocket) to Jupyter's Unix socket with the browser's Host, Origin and cookies, plus the
 instance's secret (``SECRET_HEADER``), which no browser ever sees. Jupyter's own XSRF and origin checks
 then apply as to any browser.
+
+It also notes, for the idle auto-stop, when a person last did something there (``by_a_person``): an open
+JupyterLab tab polls the API all day long, which must not keep an instance running forever.
 """
 
 from __future__ import annotations
@@ -30,6 +33,7 @@ from selfmaker.config import Settings
 from selfmaker.domain import notebook_states as st
 from selfmaker.runtime.base import Endpoint
 from selfmaker.runtime.jupyter import SECRET_HEADER, secret_headers
+from selfmaker.services.sagemaker.idle_activity import BrowserActivity
 from selfmaker.services.sagemaker.notebook_hosts import host_label, parse_notebook_host, shortened_prefix
 from selfmaker.services.sagemaker.orchestrator import NotebookOrchestrator
 from selfmaker.store.tables import notebook_instances, notebook_sessions, notebook_tokens
@@ -51,10 +55,12 @@ _WS_SKIP = _HOP_HEADERS | {"host", "origin", "sec-websocket-key", "sec-websocket
 class NotebookProxy:
     """An ASGI app for requests to notebook hosts."""
 
-    def __init__(self, engine: Engine, orchestrator: NotebookOrchestrator, settings: Settings):
+    def __init__(self, engine: Engine, orchestrator: NotebookOrchestrator, settings: Settings,
+                 activity: BrowserActivity | None = None):
         self.engine = engine
         self.orchestrator = orchestrator
         self.settings = settings
+        self.activity = activity if activity is not None else BrowserActivity()
         self._clients: dict[str, httpx.AsyncClient] = {}
         self._app = Starlette(routes=[
             WebSocketRoute("/{path:path}", self.websocket),
@@ -162,6 +168,8 @@ class NotebookProxy:
             return PlainTextResponse(
                 f"Notebook instance {instance.name} is {instance.status}; start it and open it again.", 503
             )
+        if by_a_person(request):
+            self.activity.note(instance.instance_id)
         headers = _forward_headers(request, _HOP_HEADERS) + list(secret_headers(endpoint).items())
         client = self._client(endpoint)
         upstream = client.build_request(
@@ -209,7 +217,7 @@ class NotebookProxy:
             return
         await ws.accept(subprotocol=upstream.subprotocol)
         async with upstream:
-            await _pump(ws, upstream)
+            await _pump(ws, upstream, lambda: self.activity.note(instance.instance_id))
 
 
 def _forward_headers(conn: HTTPConnection, skip: set[str]) -> list[tuple[str, str]]:
@@ -225,13 +233,22 @@ def _forward_headers(conn: HTTPConnection, skip: set[str]) -> list[tuple[str, st
     return headers
 
 
-async def _pump(ws: WebSocket, upstream) -> None:
+def by_a_person(request: Request) -> bool:
+    """Whether a request is something a person did rather than a page polling in the background: anything
+    that changes something (run, save, rename, start a kernel; JupyterLab's polls are all GETs), or loading a
+    page or a file in the browser's window (browsers mark those ``Sec-Fetch-Mode: navigate``). Messages on a
+    kernel's or terminal's WebSocket from the browser count too (see ``_pump``): code sent to run, keys typed."""
+    return request.method not in ("GET", "HEAD", "OPTIONS") or request.headers.get("sec-fetch-mode") == "navigate"
+
+
+async def _pump(ws: WebSocket, upstream, on_browser_message) -> None:
     async def client_to_jupyter() -> None:
         try:
             while True:
                 message = await ws.receive()
                 if message["type"] == "websocket.disconnect":
                     return
+                on_browser_message()
                 await upstream.send(message["bytes"] if message.get("bytes") is not None else message["text"])
         except WebSocketDisconnect:
             return

@@ -2,16 +2,19 @@
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import binascii
 
 from starlette.responses import Response
 
+from selfmaker.console.pages.billing import instance_costs, usd
 from selfmaker.console.pages.logs import log_events_url, log_group_url
 from selfmaker.console.web import Console, View, local_path
 from selfmaker.domain.instance_types import InstanceType
-from selfmaker.runtime.base import ON_CREATE_STREAM, ON_START_STREAM
+from selfmaker.runtime.base import JUPYTER_STREAM, ON_CREATE_STREAM, ON_START_STREAM
 from selfmaker.services.base import ServiceError
+from selfmaker.services.sagemaker.idle import stop_reason
 from selfmaker.services.sagemaker.orchestrator import LOG_GROUP
 
 TRANSITIONAL = {"Pending", "Stopping", "Updating", "Deleting"}
@@ -84,6 +87,18 @@ async def failure_log(view: View, name: str) -> tuple[str, str]:
     label = {ON_CREATE_STREAM: view.t("View OnCreate log"), ON_START_STREAM: view.t("View OnStart log")}.get(
         stream.removeprefix(f"{name}/"), view.t("View Jupyter log"))
     return log_events_url(view, LOG_GROUP, stream), label
+
+
+async def idle_stop(view: View, name: str, last_modified: float) -> str | None:
+    """Why the idle auto-stop stopped ``name``, from the line it wrote when the instance entered its state."""
+    at = int(last_modified * 1000)
+    try:
+        page = await view.call("logs", "GetLogEvents", {
+            "logGroupName": LOG_GROUP, "logStreamName": f"{name}/{JUPYTER_STREAM}",
+            "startTime": at - 1000, "endTime": at + 1000, "limit": 100})
+    except ServiceError:  # no such stream, or not allowed to read it: nothing to say
+        return None
+    return stop_reason(page.get("events", []), last_modified)
 
 
 def decode_script(scripts: list[dict] | None) -> str | None:
@@ -171,6 +186,8 @@ def routes(console: Console) -> list:
             instances=found, actions=ACTIONS, status_class=status_class, hourly=hourly,
             busy=any(i["NotebookInstanceStatus"] in TRANSITIONAL for i in found),
             running=running, running_cost=sum(hourly(i["InstanceType"]) or 0 for i in running),
+            month_cost=await asyncio.to_thread(instance_costs, console.meter, view.session.account_id),
+            usd=lambda dollars: usd(dollars, view.language),
             log_links={name: await failure_log(view, name) for name in failed},
         )
         if view.fragment == "rows":
@@ -258,6 +275,8 @@ def routes(console: Console) -> list:
             instance=instance, name=name, state=state, actions=ACTIONS, status_class=status_class,
             busy=state in TRANSITIONAL, running=state in RUNNING, hourly=hourly(instance["InstanceType"]),
             failure_log=await failure_log(view, name) if state == "Failed" else None,
+            idle_stop=await idle_stop(view, name, instance["LastModifiedTime"])
+            if state in ("Stopping", "Stopped") else None,
             logs_url=log_group_url(view, LOG_GROUP, f"{name}/"),
             self_url=view.url(f"/sagemaker/notebook-instances/{name}"),
         )

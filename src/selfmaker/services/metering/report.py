@@ -49,10 +49,6 @@ class Amount:
     hours: float = 0.0
     cost: float = 0.0
 
-    def add(self, seconds: float, rate: float) -> None:
-        self.hours += seconds / HOUR
-        self.cost += seconds / HOUR * rate
-
 
 @dataclass
 class Bucket:
@@ -88,32 +84,55 @@ def usage(meter: Meter, start: float, end: float, granularity: str,
           group_by: list[Callable[[Period], str]] | None = None,
           where: Callable[[Period], bool] | None = None, account_id: str | None = None) -> list[Bucket]:
     """Hours and cost in each hour/day/month of [start, end), in total and per group key (a tuple of the
-    ``group_by`` values), of the periods ``where`` accepts. Periods still running count up to the clock's now."""
+    ``group_by`` values), of the periods ``where`` accepts. Periods still running count up to the clock's now.
+
+    ``group_by`` and ``where`` read what a period is (its instance, type, owner, tags), never its times: they
+    are asked once per profile (``Period.profile``), so a month of 25,000 periods costs one short loop."""
     edges = boundaries(start, end, granularity)
-    buckets = [Bucket(a, b) for a, b in zip(edges, edges[1:], strict=False)]
+    count = len(edges) - 1
     now = meter.clock.now()
-    rates: dict[str, float] = {}
+    # Billed seconds per bucket, one list per (group key, USD per hour), shared by the profiles that have both.
+    cells: dict[tuple[tuple[str, ...] | None, float], list[float]] = {}
+    seen: dict[int, list[float] | None] = {}  # profile → its cell's list, None where ``where`` refuses it
     for period in meter.periods(start, end, account_id):
-        if where is not None and not where(period):
+        held = seen.get(period.profile, False) if period.profile >= 0 else False
+        if held is False:
+            held = None
+            if where is None or where(period):
+                cell = (tuple(value(period) for value in group_by) if group_by else None,
+                        meter.rate(period.instance_type))
+                held = cells.get(cell)
+                if held is None:
+                    held = cells[cell] = [0.0] * count
+            if period.profile >= 0:
+                seen[period.profile] = held
+        if held is None:
             continue
-        rate = rates.get(period.instance_type)
-        if rate is None:
-            rate = rates[period.instance_type] = meter.rate(period.instance_type)
-        key = tuple(value(period) for value in group_by) if group_by else None
-        begin = max(period.started, start)
-        finish = min(now if period.ended is None else period.ended, end)
-        index = max(0, bisect.bisect_right(edges, begin) - 1)
-        while begin < finish and index < len(buckets):
-            bucket = buckets[index]
-            stop = min(finish, bucket.end)
-            seconds = stop - begin
-            if seconds > 0:
-                bucket.total.add(seconds, rate)
-                if key is not None:
-                    amount = bucket.groups.get(key)
-                    if amount is None:
-                        amount = bucket.groups[key] = Amount()
-                    amount.add(seconds, rate)
-            begin = stop
-            index += 1
+        begin = period.started if period.started > start else start
+        finish = now if period.ended is None else period.ended
+        if finish > end:
+            finish = end
+        if begin >= finish:
+            continue
+        index = bisect.bisect_right(edges, begin) - 1
+        stop = edges[index + 1]
+        while finish > stop:  # across bucket edges: a night, a month's end
+            held[index] += stop - begin
+            begin, index = stop, index + 1
+            stop = edges[index + 1]
+        held[index] += finish - begin
+    buckets = [Bucket(a, b) for a, b in zip(edges, edges[1:], strict=False)]
+    for (key, rate), held in cells.items():
+        for bucket, seconds in zip(buckets, held, strict=True):
+            if seconds <= 0:
+                continue
+            hours = seconds / HOUR
+            bucket.total.hours += hours
+            bucket.total.cost += hours * rate
+            if key is not None:
+                amount = bucket.groups.get(key)
+                if amount is None:
+                    amount = bucket.groups[key] = Amount()
+                amount.hours += hours
+                amount.cost += hours * rate
     return buckets

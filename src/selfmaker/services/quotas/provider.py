@@ -1,4 +1,8 @@
-"""The Service Quotas operations, for the one service whose quotas Selfmaker keeps: SageMaker's notebooks."""
+"""The Service Quotas operations, for the one service whose quotas Selfmaker keeps: SageMaker's notebooks.
+
+Values are the account's, capped by what this host's GPUs and Neuron devices can run (``capacity``); the
+per-user limits of quotas.yaml are Selfmaker's own and appear in no answer here (the console and
+``selfmaker quota list`` show them)."""
 
 from __future__ import annotations
 
@@ -8,9 +12,12 @@ import time
 
 from sqlalchemy import Engine, Row, insert, select
 
+from selfmaker.mail import Mailer
 from selfmaker.services.base import RequestContext, ServiceError
 from selfmaker.services.quotas import records
+from selfmaker.services.quotas.capacity import host_devices
 from selfmaker.services.quotas.catalogue import SERVICE_CODE, SERVICE_NAME, Quota, QuotaBook, count_text
+from selfmaker.services.quotas.desk import QuotaDesk
 from selfmaker.services.quotas.paging import page
 from selfmaker.services.quotas.tables import quota_requests
 
@@ -31,9 +38,10 @@ def _no_context(params: dict) -> None:
 
 
 class ServiceQuotasService:
-    def __init__(self, engine: Engine, book: QuotaBook):
+    def __init__(self, engine: Engine, book: QuotaBook, mailer: Mailer):
         self.engine = engine
         self.book = book
+        self.desk = QuotaDesk(engine, book, mailer)  # the administrator's decisions, for the console
 
     # --- helpers ------------------------------------------------------------------------------------
 
@@ -70,9 +78,15 @@ class ServiceQuotasService:
             "QuotaRequestedAtLevel": "ACCOUNT",
         }
 
-    def _values(self, ctx: RequestContext) -> dict[str, float]:
+    def _values(self, ctx: RequestContext, quotas: list[Quota]) -> dict[str, float]:
+        """The value of each quota as the account sees it: applied (else default), capped by the host."""
         with self.engine.connect() as conn:
-            return records.applied_values(conn, ctx.account_id, ctx.region, SERVICE_CODE)
+            applied = records.applied_values(conn, ctx.account_id, ctx.region, SERVICE_CODE)
+        devices = host_devices()
+        return {quota.code: devices.capped(quota, applied.get(quota.code, quota.default)) for quota in quotas}
+
+    def _value(self, ctx: RequestContext, quota: Quota) -> float:
+        return self._values(ctx, [quota])[quota.code]
 
     def _requests(self, ctx: RequestContext, params: dict, quota_code: str | None = None) -> dict:
         query = select(quota_requests).where(quota_requests.c.account_id == ctx.account_id,
@@ -97,22 +111,19 @@ class ServiceQuotasService:
 
     def ListServiceQuotas(self, ctx: RequestContext, params: dict) -> dict:
         self._service(params)
-        values = self._values(ctx)
         quotas = self.book.all()
         if params.get("QuotaCode"):
             quotas = [quota for quota in quotas if quota.code == params["QuotaCode"]]
         if params.get("QuotaAppliedAtLevel") == "RESOURCE":
             quotas = []  # no notebook quota has resource-level values
         items, token = page(quotas, params, "quotas")
-        return {"Quotas": [self._shape(ctx, quota, values.get(quota.code, quota.default)) for quota in items],
-                "NextToken": token}
+        values = self._values(ctx, items)
+        return {"Quotas": [self._shape(ctx, quota, values[quota.code]) for quota in items], "NextToken": token}
 
     def GetServiceQuota(self, ctx: RequestContext, params: dict) -> dict:
         quota = self._quota(params)
         _no_context(params)
-        with self.engine.connect() as conn:
-            value = records.current_value(conn, ctx.account_id, ctx.region, SERVICE_CODE, quota)
-        return {"Quota": self._shape(ctx, quota, value)}
+        return {"Quota": self._shape(ctx, quota, self._value(ctx, quota))}
 
     def GetAWSDefaultServiceQuota(self, ctx: RequestContext, params: dict) -> dict:
         quota = self._quota(params)
@@ -129,8 +140,8 @@ class ServiceQuotasService:
         desired = params["DesiredValue"]
         now = time.time()
         request_id = secrets.token_hex(16)
+        current = self._value(ctx, quota)  # what GetServiceQuota answers
         with self.engine.begin() as conn:
-            current = records.current_value(conn, ctx.account_id, ctx.region, SERVICE_CODE, quota)
             if desired <= current:
                 raise ServiceError(
                     "IllegalArgumentException",

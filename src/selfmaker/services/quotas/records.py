@@ -1,4 +1,8 @@
-"""Reading and writing the quota tables: applied values and increase requests, for the API and the CLI."""
+"""Reading and writing the quota tables: applied values and increase requests, for the API and the CLI.
+
+A request's life, as on AWS: PENDING → CASE_OPENED (the administrator took it up) → APPROVED or DENIED, or
+CASE_CLOSED (closed without a decision). The administrator may decide or close a PENDING request directly.
+"""
 
 from __future__ import annotations
 
@@ -10,9 +14,13 @@ from selfmaker.services.quotas.catalogue import Quota
 from selfmaker.services.quotas.tables import quota_requests, quota_values
 
 PENDING = "PENDING"
+CASE_OPENED = "CASE_OPENED"
 APPROVED = "APPROVED"
 DENIED = "DENIED"
-OPEN = (PENDING, "CASE_OPENED")  # requests still waiting for a decision
+CASE_CLOSED = "CASE_CLOSED"
+OPEN = (PENDING, CASE_OPENED)  # requests still waiting for a decision
+# The statuses each change may leave from.
+_FROM = {CASE_OPENED: (PENDING,), APPROVED: OPEN, DENIED: OPEN, CASE_CLOSED: OPEN}
 
 
 def applied_values(conn: Connection, account_id: str, region: str, service_code: str) -> dict[str, float]:
@@ -55,17 +63,24 @@ def all_requests(engine: Engine) -> list[Row]:
 
 
 class DecisionError(Exception):
-    """The administrator's decision cannot be made (no such request, or already decided)."""
+    """The administrator's change cannot be made: no such request (``status`` None), or it is past that already."""
+
+    def __init__(self, request_id: str, status: str | None = None):
+        super().__init__(f"request {request_id} is {status} already" if status
+                         else f"no quota increase request {request_id!r}")
+        self.request_id = request_id
+        self.status = status
 
 
-def decide(engine: Engine, request_id: str, status: str, value: float | None = None) -> Row:
-    """APPROVED (applying ``value``, else the desired value) or DENIED; only an open request."""
+def change(engine: Engine, request_id: str, status: str, value: float | None = None) -> Row:
+    """Move a request to ``status`` (CASE_OPENED, APPROVED, DENIED or CASE_CLOSED); APPROVED applies ``value``
+    (the caller's, already capped) to the account's quota in the request's region. Returns the changed row."""
     with engine.begin() as conn:
         row = conn.execute(select(quota_requests).where(quota_requests.c.request_id == request_id)).first()
         if row is None:
-            raise DecisionError(f"no quota increase request {request_id!r}")
-        if row.status not in OPEN:
-            raise DecisionError(f"request {request_id} is {row.status} already")
+            raise DecisionError(request_id)
+        if row.status not in _FROM[status]:
+            raise DecisionError(request_id, row.status)
         if status == APPROVED:
             set_value(conn, row.account_id, row.region, row.service_code, row.quota_code,
                       row.desired_value if value is None else value)

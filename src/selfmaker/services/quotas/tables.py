@@ -18,7 +18,7 @@ quota_values = Table(
     Column("last_updated", Float, nullable=False),
 )
 
-# RequestServiceQuotaIncrease's requests, decided by the administrator (`selfmaker quota approve|deny`).
+# RequestServiceQuotaIncrease's requests, taken up and decided by the administrator (`desk`).
 quota_requests = Table(
     "quota_requests",
     metadata,

@@ -16,6 +16,7 @@ from selfmaker.runtime import neuron
 from selfmaker.runtime.gpus import count_gpus
 from selfmaker.services.base import RequestContext, ServiceError, validation_error
 from selfmaker.services.metering import record_owner, record_status
+from selfmaker.services.metering.tables import notebook_owners
 from selfmaker.services.quotas import QuotaBook, check_notebook_quotas
 from selfmaker.services.sagemaker.common import arn, listing_page, write_tags
 from selfmaker.services.sagemaker.notebook_hosts import notebook_netloc, notebook_origin
@@ -99,9 +100,18 @@ class NotebookInstances:
             )
         return kind
 
-    def _within_quotas(self, ctx: RequestContext, instance_type: str, total: bool = True) -> None:
+    def _within_quotas(self, ctx: RequestContext, instance_type: str, total: bool = True,
+                       instance_id: str | None = None) -> None:
         # After _instance_type: a type this host cannot run is refused for that first, whatever its quota.
-        check_notebook_quotas(self.engine, self.quotas, ctx.account_id, ctx.region, instance_type, total)
+        # Per-user limits count the creator's instances: the caller's for a new one (a stack's calls carry its
+        # creator's ARN), the instance's creator when someone else (the admin) starts or changes it.
+        owner = ctx.principal_arn
+        if instance_id is not None:
+            with self.engine.connect() as conn:
+                owner = conn.execute(select(notebook_owners.c.owner_arn)
+                                     .where(notebook_owners.c.instance_id == instance_id)).scalar() or owner
+        check_notebook_quotas(self.engine, self.quotas, ctx.account_id, ctx.region, instance_type, total,
+                              owner_arn=owner)
 
     def _lifecycle_config_exists(self, ctx: RequestContext, name: str) -> None:
         with self.engine.connect() as conn:
@@ -236,7 +246,7 @@ class NotebookInstances:
         row = self._instance(ctx, params["NotebookInstanceName"])
         st.require_transition(row.status, st.PENDING, row.arn)
         self._instance_type(row.instance_type)  # the host may have lost its GPU since
-        self._within_quotas(ctx, row.instance_type)  # a Stopped or Failed instance is not counted yet
+        self._within_quotas(ctx, row.instance_type, instance_id=row.instance_id)  # not counted while Stopped
         self._set_status(row.instance_id, st.PENDING, failure_reason=None)
         self.orchestrator.start(row.instance_id)
         return {}
@@ -264,7 +274,7 @@ class NotebookInstances:
             self._instance_type(params["InstanceType"])
             if params["InstanceType"] != row.instance_type:
                 # Another type for the same instance: the total stays as it is, the new type's quota may not.
-                self._within_quotas(ctx, params["InstanceType"], total=False)
+                self._within_quotas(ctx, params["InstanceType"], total=False, instance_id=row.instance_id)
             values["instance_type"] = params["InstanceType"]
         if "RoleArn" in params:
             values["role_arn"] = params["RoleArn"]

@@ -21,7 +21,7 @@ from selfmaker.clock import Clock
 from selfmaker.config import Settings
 from selfmaker.domain import notebook_states as st
 from selfmaker.domain.instance_types import InstanceType
-from selfmaker.runtime.base import Endpoint, InstanceSpec, LifecycleFailure, LogSink, Runtime
+from selfmaker.runtime.base import JUPYTER_STREAM, Endpoint, InstanceSpec, LifecycleFailure, LogSink, Runtime
 from selfmaker.runtime.sandbox.limits import Limits
 from selfmaker.runtime.sandbox.network import GuestService
 from selfmaker.services.metering import record_status
@@ -75,6 +75,22 @@ class NotebookOrchestrator:
 
     def finish_update(self, instance_id: str) -> None:
         self._spawn(instance_id, self._finish_update(instance_id))
+
+    def stop_on_own(self, instance_id: str, stopping_note: str, stopped_note: str) -> bool:
+        """Stop an InService instance on the server's own account (the idle auto-stop), as StopNotebookInstance
+        does: Stopping persisted (only if it is still InService, so that a person's call in between wins), then
+        the same stop. The notes go to its jupyter.log stream stamped with the times it entered Stopping and
+        Stopped, its LastModifiedTime then, by which the console finds them. Whether it is stopping."""
+        now = time.time()
+        with self.engine.begin() as conn:
+            changed = conn.execute(update(notebook_instances).where(
+                notebook_instances.c.instance_id == instance_id, notebook_instances.c.status == st.IN_SERVICE,
+            ).values(status=st.STOPPING, last_modified_time=now)).rowcount
+            if changed:
+                record_status(conn, instance_id, st.STOPPING, self.clock.now())
+        if changed:
+            self._spawn(instance_id, self._stop_noting(instance_id, now, stopping_note, stopped_note))
+        return bool(changed)
 
     def endpoint(self, instance_id: str) -> Endpoint | None:
         return self.runtime.endpoint(instance_id)
@@ -172,6 +188,20 @@ class NotebookOrchestrator:
     async def _stop(self, instance_id: str) -> None:
         await self.runtime.stop(instance_id)
         self._set(instance_id, status=st.STOPPED)
+
+    async def _stop_noting(self, instance_id: str, since: float, stopping_note: str, stopped_note: str) -> None:
+        await self._note(self._row(instance_id), since, stopping_note)
+        await self._stop(instance_id)
+        row = self._row(instance_id)
+        await self._note(row, row.last_modified_time if row is not None else 0.0, stopped_note)
+
+    async def _note(self, row, at: float, message: str) -> None:
+        if row is None:
+            return
+        try:
+            await self._sink(row)(JUPYTER_STREAM, [(int(at * 1000), message)])
+        except Exception:  # noqa: BLE001 - the stop goes on without its note
+            log.exception("could not write to the jupyter.log stream of %s", row.name)
 
     async def _finish_update(self, instance_id: str) -> None:
         # Nothing runs while Stopped, so an update is only the store's; the volume grows on next start.
