@@ -21,6 +21,8 @@ PAGES = (
     "/cloudwatch/log-groups",
     "/console/mail",
     "/console/password",
+    "/servicequotas/sagemaker",
+    "/console/billing",
 )
 WCAG = {"runOnly": {"type": "tag", "values": ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa"]}}
 

@@ -18,6 +18,8 @@ import httpx
 from botocore.model import Shape
 
 from selfmaker.protocol.models import operation_model, service_model
+from selfmaker.services.budgets import BudgetsService
+from selfmaker.services.ce import CostExplorerService
 from selfmaker.services.cloudformation import CloudFormationService
 from selfmaker.services.iam.provider import IAMService
 from selfmaker.services.logs.provider import LogsService
@@ -31,7 +33,8 @@ from tests.fuzz.transport import Answer, Transport
 
 # The services gateway/app.py serves, by the provider classes whose methods are the operations.
 PROVIDERS = {"sagemaker": SageMakerService, "logs": LogsService, "sns": SNSService, "sts": STSService,
-             "iam": IAMService, "cloudformation": CloudFormationService, "service-quotas": ServiceQuotasService}
+             "iam": IAMService, "cloudformation": CloudFormationService, "service-quotas": ServiceQuotasService,
+             "ce": CostExplorerService, "budgets": BudgetsService}
 # Case kinds and how often each comes up.
 KINDS = {"valid": 10, "missing": 8, "wrong_type": 12, "oversized": 7, "unicode": 10, "deep": 8, "bad_enum": 6,
          "bad_blob": 4, "huge_number": 8, "null": 6, "raw_body": 8}
