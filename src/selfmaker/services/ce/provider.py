@@ -6,7 +6,7 @@ Amounts come from ``selfmaker.services.metering.report.usage`` — the numbers B
 
 from __future__ import annotations
 
-from selfmaker.services.base import RequestContext, validation_error
+from selfmaker.services.base import RequestContext, blocking, validation_error
 from selfmaker.services.ce import forecast, metrics, paging, timespan
 from selfmaker.services.ce.expression import GROUPABLE, RECORDED, compile_filter, dimension, group_keys
 from selfmaker.services.metering import Bucket, Meter, Period, usage
@@ -24,9 +24,11 @@ class CostExplorerService:
 
     # --- cost and usage -------------------------------------------------------------------------------
 
+    @blocking  # a report over years of history: off the event loop
     def GetCostAndUsage(self, ctx: RequestContext, params: dict) -> dict:
         return self._cost_and_usage(ctx, params, GROUPABLE, recent_only=False)
 
+    @blocking
     def GetCostAndUsageWithResources(self, ctx: RequestContext, params: dict) -> dict:
         # As on AWS: the last 14 days only, and RESOURCE_ID (the instance's ARN) among the groupings.
         return self._cost_and_usage(ctx, params, RECORDED, recent_only=True)
@@ -71,6 +73,7 @@ class CostExplorerService:
 
     # --- forecast -------------------------------------------------------------------------------------
 
+    @blocking
     def GetCostForecast(self, ctx: RequestContext, params: dict) -> dict:
         if params["Metric"] not in _COST_METRICS:
             raise validation_error(f"Metric {params['Metric']} is not supported by GetCostForecast. Valid values "
@@ -83,7 +86,7 @@ class CostExplorerService:
         start, end = timespan.forecast_period(params["TimePeriod"], granularity, now)
         where = compile_filter(params.get("Filter"))
         return forecast.forecast(self.meter, ctx.account_id, start, end, granularity, where,
-                                 params.get("PredictionIntervalLevel"), timespan.start_of_day(now))
+                                 params.get("PredictionIntervalLevel"))
 
     # --- dimension values and tags --------------------------------------------------------------------
 
@@ -94,6 +97,7 @@ class CostExplorerService:
         return [period for period, _seconds in self.meter.clipped(start, end, ctx.account_id)
                 if where is None or where(period)]
 
+    @blocking
     def GetDimensionValues(self, ctx: RequestContext, params: dict) -> dict:
         key = params["Dimension"]
         # Only cost and usage is metered here: no reservations or savings plans to describe.
@@ -107,6 +111,7 @@ class CostExplorerService:
             "ReturnSize": len(items), "TotalSize": len(found), "NextPageToken": token,
         }
 
+    @blocking
     def GetTags(self, ctx: RequestContext, params: dict) -> dict:
         periods = self._periods(ctx, params)
         tag = params.get("TagKey")
