@@ -55,6 +55,8 @@ class Settings:
     # make one of its "minutes" (60; only tests shorten it, so that a limit of 1 minute lasts seconds).
     idle_check_seconds: float = field(default_factory=lambda: _env_float("SELFMAKER_IDLE_CHECK_SECONDS", 60.0))
     idle_minute_seconds: float = field(default_factory=lambda: _env_float("SELFMAKER_IDLE_MINUTE_SECONDS", 60.0))
+    # Budgets (services/budgets/checker.py): seconds between the checks of every budget's thresholds.
+    budget_check_seconds: float = field(default_factory=lambda: _env_float("SELFMAKER_BUDGET_CHECK_SECONDS", 60.0))
 
     # Test mode (``selfmaker up --test-mode``): answers moto's state reset, for test suites; loopback only.
     test_mode: bool = field(default_factory=lambda: os.environ.get("SELFMAKER_TEST_MODE", "") in ("1", "true"))

@@ -92,10 +92,12 @@ def test_the_month_so_far_its_forecast_and_its_groups(billed, root):
     assert page.status_code == 200
     # Root: 2 h + 3 h + 1 h at $0.05; student: 2 h + 3 h at $0.10.
     assert text_of(page.text, "month-cost") == "$0.80"
-    # Cost Explorer's rule: Nov 1-3 as they cost ($0.75), and Nov 4-30 at the mean of Oct 28 - Nov 3 ($0.75 / 7).
-    assert text_of(page.text, "month-forecast") == f"${0.75 + 0.75 / 7 * 27:.2f}" == "$3.64"
+    # The one rule: Nov 1-3 as they cost ($0.75), and Nov 4-30 at the larger of the mean of Oct 28 - Nov 3
+    # ($0.75 / 7 = $0.107) and what Nov 4 will cost if "billed" runs until midnight (10:00-24:00: $0.70).
+    assert text_of(page.text, "month-forecast") == f"${0.75 + 0.70 * 27:.2f}" == "$19.65"
     assert "11.00 instance hours" in page.text
-    assert "at the mean daily cost of the last 7 complete days." in page.text
+    assert ("every day from today on at the larger of the mean daily cost of the last 7 complete days and what "
+            "today will cost if the instances running now run until midnight.") in page.text
     assert rows(page.text, "by-type") == [["ml.t3.large", "5.00", "$0.50"], ["ml.t3.medium", "6.00", "$0.30"]]
     assert rows(page.text, "by-user") == [["student", "5.00", "$0.50"], ["Root user", "6.00", "$0.30"]]
     assert 'title="arn:aws:iam::123456789012:user/student"' in page.text
@@ -127,7 +129,8 @@ def test_the_page_in_korean(billed, root):
     assert '<html lang="ko">' in page
     assert "이번 달 현재까지 비용" in page and "이번 달 예측 비용" in page
     assert text_of(page, "month-cost") == "US$0.80"
-    assert text_of(page, "month-forecast") == "US$3.64"
+    assert text_of(page, "month-forecast") == "US$19.65"
+    assert "지금 실행 중인 인스턴스가 자정까지 실행될 때의 오늘 비용 중 더 큰 값으로 계산합니다." in page
     assert rows(page, "by-user")[1] == ["루트 사용자", "6.00", "US$0.30"]
     assert rows(page, "by-tag")[0] == ["(태그 없음)", "5.00", "US$0.50"]
     assert rows(page, "daily")[2] == ["11월 3일", "6.00", "US$0.45"]
@@ -208,9 +211,11 @@ def test_budgets_with_limit_spend_and_alert_state(billed, root):
         time.sleep(0.5)
     table = {row[0]: row for row in rows(page, "budgets")}
     described = {b["BudgetName"]: b for b in budgets.describe_budgets(AccountId=billed.account_id)["Budgets"]}
-    forecast = float(described["course"]["CalculatedSpend"]["ForecastedSpend"]["Amount"])
-    assert table["course"] == ["course", "MONTHLY", "$1.00", "$0.80", f"${forecast:,.2f}", "ALARM"]
-    assert table["roomy"] == ["roomy", "MONTHLY", "$100.00", "$0.80", f"${forecast:,.2f}", "OK"]
+    # Budgets forecast by the month's rule too: the same $19.65 as the page's forecast above the table.
+    assert described["course"]["CalculatedSpend"]["ForecastedSpend"] == {"Amount": "19.65", "Unit": "USD"}
+    assert text_of(page, "month-forecast") == "$19.65"
+    assert table["course"] == ["course", "MONTHLY", "$1.00", "$0.80", "$19.65", "ALARM"]
+    assert table["roomy"] == ["roomy", "MONTHLY", "$100.00", "$0.80", "$19.65", "OK"]
 
 
 def test_billing_is_in_the_navigation_and_on_the_home_page(root):

@@ -231,9 +231,15 @@ def test_errors_in_budgets_words(server, budgets):
         budgets.create_notification(AccountId=ACCOUNT, BudgetName="taken", Notification=_notification(threshold=10),
                                     Subscribers=[_email("me@example.com")])
     assert _error(exc)[0] == "CreationLimitExceededException"
-    # A malformed name is the model's ValidationException, never a 500.
+    # A malformed name is the model's ValidationException, never a 500; its pattern's inline (?i) is honoured.
     bad = server.aws("budgets", "describe-budget", "--account-id", ACCOUNT, "--budget-name", "a:b", check=False)
     assert bad.returncode != 0 and "ValidationException" in bad.stderr
+    with pytest.raises(ClientError) as exc:
+        budgets.create_budget(AccountId=ACCOUNT, Budget=_budget("x<SCRIPT>alert(1)</Script>"))
+    assert _error(exc) == ("ValidationException", "1 validation error detected: Value 'x<SCRIPT>alert(1)</Script>' "
+                                                  "at 'budget.budgetName' failed to satisfy constraint: Member must "
+                                                  "satisfy regular expression pattern: ^(?![^:\\\\]*/action/|(?i)"
+                                                  ".*<script>.*</script>.*)[^:\\\\]+$")
 
 
 # --- alerts -----------------------------------------------------------------------------------------------
@@ -257,7 +263,8 @@ def test_a_crossed_threshold_mails_once_per_period_and_publishes_to_sns(server, 
     budgets.create_budget(AccountId=ACCOUNT, Budget={
         "BudgetName": "hours", "BudgetLimit": {"Amount": "100", "Unit": "Hrs"}, "TimeUnit": "MONTHLY",
         "BudgetType": "USAGE", "CostFilters": {"TagKeyValue": ["user:course$alerts"]}})
-    # Running all month at $0.05/h, it is forecast at $37.20 of a $1 budget at once; nothing is spent yet.
+    # Started at midnight on a new account: no week behind it, but today will cost $1.20 (24 h at $0.05) if it
+    # keeps running, and so will every day of March: $37.20 of a $1 budget, at once; nothing is spent yet.
     forecast = smtp.wait_for(forecaster, "AWS Budgets: alerts is forecasted to exceed your alert threshold")
     assert "FORECASTED Amount: $37.20" in forecast.get_content()
     assert _mails(smtp, owner) == []
@@ -350,10 +357,12 @@ def test_stop_actions_stop_the_budgets_instances_and_say_why(server, budgets, sm
         f"Stopping: budget stopper crossed its ACTUAL action threshold of $1.00 (now $1.05) (budget action "
         f"{automatic})."]
     assert automatic in smtp.wait_for(watcher, "AWS Budgets: the action of stopper ran").get_content()
-    # Stopped, it bills no more: the spend stays at $1.05 however late it gets.
+    # Stopped, it bills no more: the spend stays at $1.05 however late it gets. At 16:00 on March 2, nothing has
+    # run today and nothing runs, so the days ahead cost the mean of Feb 23 - Mar 1: $1.05 / 7 = $0.15, and the
+    # forecast is March 1 as it cost plus 30 days at $0.15.
     _set_clock(server, MARCH + 40 * HOUR)
-    assert budgets.describe_budget(AccountId=ACCOUNT, BudgetName="stopper")["Budget"]["CalculatedSpend"][
-        "ActualSpend"]["Amount"] == "1.05"
+    assert budgets.describe_budget(AccountId=ACCOUNT, BudgetName="stopper")["Budget"]["CalculatedSpend"] == {
+        "ActualSpend": {"Amount": "1.05", "Unit": "USD"}, "ForecastedSpend": {"Amount": "5.55", "Unit": "USD"}}
 
     # Started again, it is one of the budget's instances: approving the manual action stops it.
     sm.start_notebook_instance(NotebookInstanceName="budget-stop")

@@ -183,27 +183,59 @@ def test_filters(server, era):
     assert (code, message) == ("ValidationException", "Or expression must have at least 2 operands")
 
 
-def test_forecast_is_the_mean_of_the_last_seven_days(server, era):
-    # Jan 25–31 cost $0.10 + $0.25 = $0.35: $0.05 a day from Feb 1 on.
+def test_forecast_is_the_larger_of_the_weeks_mean_and_today_if_nothing_changes(server, era):
+    # 02:30 Feb 1: Jan 25-31 cost $0.10 + $0.25, a mean of $0.05 a day; today has cost $0.125 already (2.5 h) and
+    # nothing runs, so today stays at $0.125 — the larger: every day from Feb 1 on costs $0.125.
     ce = server.client("ce")
     daily = ce.get_cost_forecast(TimePeriod={"Start": "2026-02-01", "End": "2026-02-08"}, Metric="UNBLENDED_COST",
                                  Granularity="DAILY", PredictionIntervalLevel=95)
-    assert daily["Total"] == {"Amount": "0.35", "Unit": "USD"}
-    assert [item["MeanValue"] for item in daily["ForecastResultsByTime"]] == ["0.05"] * 7
+    assert daily["Total"] == {"Amount": "0.875", "Unit": "USD"}
+    assert [item["MeanValue"] for item in daily["ForecastResultsByTime"]] == ["0.125"] * 7
     first = daily["ForecastResultsByTime"][0]
     assert first["TimePeriod"] == {"Start": "2026-02-01", "End": "2026-02-02"}
-    assert float(first["PredictionIntervalLowerBound"]) < 0.05 < float(first["PredictionIntervalUpperBound"])
+    # 95%: ±1.96 × the spread of Jan 25-31 (a population deviation of √(0.055 / 7) = $0.0886), never below 0.
+    assert first["PredictionIntervalLowerBound"] == "0"
+    assert round(float(first["PredictionIntervalUpperBound"]), 2) == 0.30
     monthly = ce.get_cost_forecast(TimePeriod={"Start": "2026-02-01", "End": "2026-03-01"},
                                    Metric="BLENDED_COST", Granularity="MONTHLY")
-    assert monthly["Total"]["Amount"] == "1.4"  # 28 days
-    code, message = _error(ce.get_cost_forecast, TimePeriod={"Start": "2026-01-31", "End": "2026-02-08"},
+    assert monthly["Total"]["Amount"] == "3.5"  # 28 days
+
+    # 00:30 Feb 2: Jan 26 - Feb 1 cost $0.475, $0.0679 a day; today nothing yet and nothing runs: the mean.
+    _clock(server, "2026-02-02T00:30:00")
+    week = ce.get_cost_forecast(TimePeriod={"Start": "2026-02-02", "End": "2026-02-09"}, Metric="UNBLENDED_COST",
+                                Granularity="DAILY")
+    assert week["Total"]["Amount"] == "0.475"
+    assert {item["MeanValue"] for item in week["ForecastResultsByTime"]} == {"0.0678571429"}
+    rest = ce.get_cost_forecast(TimePeriod={"Start": "2026-02-02", "End": "2026-03-01"}, Metric="UNBLENDED_COST",
+                                Granularity="MONTHLY")
+    assert rest["Total"]["Amount"] == "1.8321428571"  # 27 days × $0.475 / 7
+
+    code, message = _error(ce.get_cost_forecast, TimePeriod={"Start": "2026-02-01", "End": "2026-02-08"},
                            Metric="UNBLENDED_COST", Granularity="DAILY")
     assert code == "ValidationException" and "current date" in message
     assert _error(ce.get_cost_forecast, TimePeriod={"Start": "2026-02-05", "End": "2026-02-03"},
                   Metric="UNBLENDED_COST", Granularity="DAILY")[1] == \
         "Requested Start: 2026-02-05 must be before requested End: 2026-02-03"
-    assert "USAGE_QUANTITY" in _error(ce.get_cost_forecast, TimePeriod={"Start": "2026-02-01", "End": "2026-02-08"},
+    assert "USAGE_QUANTITY" in _error(ce.get_cost_forecast, TimePeriod={"Start": "2026-02-02", "End": "2026-02-08"},
                                       Metric="USAGE_QUANTITY", Granularity="DAILY")[1]
+
+
+def test_an_instance_started_today_is_not_forecast_at_zero(server, notebook):
+    # May 2026, a week of nothing behind it: started at 18:00, at 20:00 today has cost $0.10 and will cost $0.30
+    # by midnight if it keeps running, so every day ahead costs $0.30.
+    _start(server, "2026-05-10T18:00:00")
+    _clock(server, "2026-05-10T20:00:00")
+    ce = server.client("ce")
+    week = ce.get_cost_forecast(TimePeriod={"Start": "2026-05-10", "End": "2026-05-17"}, Metric="UNBLENDED_COST",
+                                Granularity="DAILY", Filter={"Tags": {"Key": "Project", "Values": ["fastai"]}})
+    assert week["Total"]["Amount"] == "2.1"
+    assert {(item["MeanValue"], item["PredictionIntervalLowerBound"], item["PredictionIntervalUpperBound"])
+            for item in week["ForecastResultsByTime"]} == {("0.3", "0.3", "0.3")}  # a week of $0: no spread
+    # The filter reaches the running instance too: another project's forecast is nothing.
+    other = ce.get_cost_forecast(TimePeriod={"Start": "2026-05-10", "End": "2026-05-17"}, Metric="UNBLENDED_COST",
+                                 Granularity="DAILY", Filter={"Tags": {"Key": "Project", "Values": ["other"]}})
+    assert other["Total"]["Amount"] == "0"
+    _stop(server, "2026-05-10T20:00:00")
 
 
 def test_dimension_values_and_tags(server, era):

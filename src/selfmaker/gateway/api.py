@@ -28,7 +28,8 @@ log = logging.getLogger("selfmaker.api")
 MAX_BODY = 16 * 1024 * 1024
 # What each service calls a request that breaks its model's constraints (Query services: ValidationError).
 _VALIDATION_CODES = {"sagemaker": "ValidationException", "logs": "InvalidParameterException",
-                     "service-quotas": "ValidationException", "ce": "ValidationException"}
+                     "service-quotas": "ValidationException", "ce": "ValidationException",
+                     "budgets": "ValidationException"}
 _FORM = "application/x-www-form-urlencoded"
 
 

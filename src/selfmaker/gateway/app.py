@@ -82,7 +82,7 @@ def build_server(settings: Settings) -> Server:
     providers: dict[str, object] = {}  # stacks call the very providers the API serves (filled in below)
     budget_actions = ActionRunner(engine, meter, logs, providers, settings.endpoint_url)  # stop instances
     budget_checker = BudgetChecker(engine, meter, AlertSender(mailer, providers, settings.endpoint_url),
-                                   budget_actions)  # alerts and actions, every SELFMAKER_BUDGET_CHECK_SECONDS
+                                   budget_actions, settings.budget_check_seconds)  # alerts and actions
     cloudformation = CloudFormationService(engine, settings, providers, authorize)
     iam = IAMService(engine, credentials, directory)
     api = ApiHandler(

@@ -17,12 +17,77 @@ from selfmaker.services.base import ServiceError
 
 @cache
 def model_pattern(pattern: str) -> re.Pattern | None:
-    # Model patterns are Java regexes; the ones our operations use are valid Python too. A pattern
-    # Python cannot compile (\p{…} classes) is skipped rather than wrongly rejecting input.
+    # Model patterns are Java regexes; most are valid Python too, and Java's inline flags are made scoped ones
+    # (``python_pattern``). A pattern Python still cannot compile (\p{…} classes) is skipped rather than
+    # wrongly rejecting input.
     try:
-        return re.compile(pattern, re.DOTALL)
+        return re.compile(python_pattern(pattern), re.DOTALL)
     except re.error:
         return None
+
+
+# A Java inline flag group, "(?i)" or "(?i-s)": from there to the end of its group. Python accepts one only at
+# the very start of a pattern, so it becomes a scoped group, "(?i:…)". Other flags (Java's d, u, U, x) have no
+# Python scoped equal: such a pattern is left as it is.
+_INLINE_FLAGS = re.compile(r"\(\?(?=[-ims]*[ims]\))([ims]*)(?:-([ims]*))?\)")
+_GROUP_OPENER = re.compile(r"\((?:\?(?:[:=!>]|<[=!]|<[A-Za-z][A-Za-z0-9]*>|[a-z]*(?:-[a-z]*)?:))?")
+
+
+def python_pattern(pattern: str) -> str:
+    """``pattern`` with each Java inline flag group turned into Python's scoped flags over what it governs: the
+    rest of its alternative and the alternatives after it, up to the end of the group it is in."""
+    if _INLINE_FLAGS.search(pattern) is None:
+        return pattern
+    alternatives, end = _alternatives(pattern, 0)
+    return pattern if end != len(pattern) else "|".join(alternatives)
+
+
+def _alternatives(pattern: str, at: int) -> tuple[list[str], int]:
+    """The alternatives of the group whose body starts at ``at``, translated, and where the body ends (at its
+    ")", or the pattern's end)."""
+    done: list[str] = []
+    current: list[str] = []
+    while at < len(pattern) and pattern[at] != ")":
+        char = pattern[at]
+        if char == "\\":
+            current.append(pattern[at:at + 2])
+            at += 2
+        elif char == "[":
+            end = _class_end(pattern, at)
+            current.append(pattern[at:end])
+            at = end
+        elif char == "|":
+            done.append("".join(current))
+            current = []
+            at += 1
+        elif char == "(" and (flags := _INLINE_FLAGS.match(pattern, at)) is not None:
+            scope = f"(?{flags[1]}-{flags[2]}:" if flags[2] else f"(?{flags[1]}:"
+            rest, at = _alternatives(pattern, flags.end())
+            current.append(f"{scope}{rest[0]})")
+            done.append("".join(current))
+            return done + [f"{scope}{alternative})" for alternative in rest[1:]], at
+        elif char == "(":
+            opener = _GROUP_OPENER.match(pattern, at)[0]
+            inner, at = _alternatives(pattern, at + len(opener))
+            current.append(f"{opener}{'|'.join(inner)})")
+            at += 1  # past its ")" (or the end of an unbalanced pattern, which then fails to compile)
+        else:
+            current.append(char)
+            at += 1
+    done.append("".join(current))
+    return done, at
+
+
+def _class_end(pattern: str, at: int) -> int:
+    """Past the "]" closing the character class opened at ``at`` (a "]" first in it is one of its characters)."""
+    at += 1
+    if pattern.startswith("^", at):
+        at += 1
+    if pattern.startswith("]", at):
+        at += 1
+    while at < len(pattern) and pattern[at] != "]":
+        at += 2 if pattern[at] == "\\" else 1
+    return at + 1
 
 
 def _member_path(prefix: str, name: str) -> str:

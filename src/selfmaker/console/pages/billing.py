@@ -20,8 +20,8 @@ from starlette.responses import Response
 from selfmaker.console.charts import Bar, bar_chart
 from selfmaker.console.web import Console, View
 from selfmaker.services.base import ServiceError
-from selfmaker.services.ce.forecast import HISTORY_DAYS
 from selfmaker.services.metering import DIMENSIONS, Amount, Meter, tag_key, usage
+from selfmaker.services.metering.forecast import HISTORY_DAYS
 
 MONTHS_BACK = 12  # previous months the picker offers, besides this one
 MAX_PAGES = 20  # of budgets read for the table

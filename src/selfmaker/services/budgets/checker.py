@@ -1,4 +1,4 @@
-"""The budget checker: every few seconds (``SELFMAKER_BUDGET_CHECK_SECONDS``, 60 by default) it reads each
+"""The budget checker: every few seconds (``Settings.budget_check_seconds``, 60 by default) it reads each
 budget's spend from the meter, and for each notification and action whose threshold is crossed in the
 current budget period, acts once.
 
@@ -12,7 +12,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import os
 from dataclasses import dataclass
 
 from sqlalchemy import Engine, Row, or_, select, update
@@ -25,14 +24,6 @@ from selfmaker.services.budgets.tables import budget_actions, budget_notificatio
 from selfmaker.services.metering import Meter
 
 log = logging.getLogger(__name__)
-
-DEFAULT_INTERVAL = 60.0
-
-
-def check_interval() -> float:
-    value = os.environ.get("SELFMAKER_BUDGET_CHECK_SECONDS")
-    return float(value) if value else DEFAULT_INTERVAL
-
 
 def crossed(value: float, operator: str, threshold: float) -> bool:
     if operator == "GREATER_THAN":
@@ -54,9 +45,9 @@ class DueAction:
 
 class BudgetChecker:
     def __init__(self, engine: Engine, meter: Meter, sender: AlertSender, runner: ActionRunner,
-                 interval: float | None = None):
+                 interval: float):
         self.engine, self.meter, self.sender, self.runner = engine, meter, sender, runner
-        self.interval = check_interval() if interval is None else interval
+        self.interval = interval  # seconds between checks
         self._task: asyncio.Task | None = None
 
     async def start(self) -> None:

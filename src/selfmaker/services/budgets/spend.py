@@ -2,8 +2,9 @@
 
 CostFilters are AWS's legacy budget filters (``{"Service": ["Amazon SageMaker"], "TagKeyValue":
 ["user:team$nlp"]}``): values of one key are alternatives, keys must all match. A COST budget counts USD, a
-USAGE budget notebook hours. The forecast assumes nothing changes: what is spent, plus what the instances
-running now (within the filters) cost until the period ends.
+USAGE budget notebook hours. The forecast is the period's days before today as they cost, then Cost Explorer's
+rule (``services.metering.forecast``): every day from today on at the larger of the mean daily cost of the last
+7 complete days and what today will cost if the instances running now run until midnight.
 """
 
 from __future__ import annotations
@@ -12,7 +13,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from selfmaker.services.base import ServiceError
-from selfmaker.services.metering import DIMENSIONS, Meter, Period, tag_key
+from selfmaker.services.metering import DIMENSIONS, Meter, Period, tag_key, usage
+from selfmaker.services.metering.forecast import Unit, day_start, forecast, in_unit
 
 # CostFilters keys, as AWS Budgets writes them, to the meter's dimensions.
 _FILTER_DIMENSIONS = {
@@ -65,20 +67,23 @@ def matcher(filters: dict[str, list[str]]) -> Callable[[Period], bool]:
     return lambda period: all(test(period) for test in tests)
 
 
+def _spent(meter: Meter, account_id: str, accepts: Callable[[Period], bool], unit: Unit, start: float,
+           end: float) -> float:
+    if end <= start:
+        return 0.0
+    buckets = usage(meter, start, end, "MONTHLY", where=accepts, account_id=account_id)
+    return sum(in_unit(bucket.total, unit) for bucket in buckets)
+
+
 def spend(meter: Meter, account_id: str, spec: dict, start: float, end: float) -> Spend:
-    """Spend of the budget ``spec`` in its period [start, end), up to the metering clock's now."""
-    now = min(max(meter.clock.now(), start), end)
+    """Spend of the budget ``spec`` in its period [start, end), up to the metering clock's now, and its forecast."""
+    now = meter.clock.now()
     accepts = matcher(spec.get("CostFilters") or {})
-    in_hours = spec["BudgetType"] == "USAGE"
-    actual = running = 0.0
-    for period in meter.periods(start, end, account_id):
-        if not accepts(period) or period.started > now:
-            continue
-        seconds = meter.billed_seconds(period, start, now)
-        actual += seconds / 3600.0 if in_hours else meter.cost(period, seconds)
-        if period.ended is None:
-            running += 1.0 if in_hours else meter.rate(period.instance_type)
-    return Spend(actual, actual + running * (end - now) / 3600.0)
+    unit: Unit = "hours" if spec["BudgetType"] == "USAGE" else "cost"
+    ahead = min(max(day_start(now), start), end)  # where the forecast takes over from what was spent
+    actual = _spent(meter, account_id, accepts, unit, start, min(max(now, start), end))
+    predicted = forecast(meter, account_id, accepts, unit, ahead, end).total if ahead < end else 0.0
+    return Spend(actual, _spent(meter, account_id, accepts, unit, start, ahead) + predicted)
 
 
 def running_instances(meter: Meter, account_id: str, spec: dict) -> list[Period]:

@@ -85,6 +85,3 @@ def text(at: float, granularity: str) -> str:
     moment = datetime.fromtimestamp(at, UTC)
     return moment.strftime("%Y-%m-%dT%H:%M:%SZ" if granularity == "HOURLY" else "%Y-%m-%d")
 
-
-def start_of_day(at: float) -> float:
-    return _today(at).timestamp()

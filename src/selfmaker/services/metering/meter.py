@@ -148,6 +148,3 @@ class Meter:
             seconds = self.billed_seconds(period, start, end)
             if seconds > 0:
                 yield period, seconds
-
-    def cost(self, period: Period, seconds: float) -> float:
-        return seconds / HOUR * self.rate(period.instance_type)
