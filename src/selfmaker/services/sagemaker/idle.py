@@ -79,6 +79,7 @@ class IdleChecker:
             self._task.cancel()
             await asyncio.gather(self._task, return_exceptions=True)
             self._task = None
+        await self.probe.close()
 
     async def _run(self) -> None:
         while True:
@@ -96,6 +97,7 @@ class IdleChecker:
         self.activity.keep_only(running)
         self._told = {k: v for k, v in self._told.items() if k in running}
         self._unanswered &= running
+        await self.probe.keep_only(running)
         due = []
         for row in rows:
             value = tag_values.get(row.arn)
@@ -135,7 +137,7 @@ class IdleChecker:
             return False
         async with gate:
             try:
-                seen = await self.probe.read(endpoint)
+                seen = await self.probe.read(row.instance_id, endpoint)
             except ProbeError as err:  # not idle as far as we know: never stop on what we cannot see
                 if row.instance_id not in self._unanswered:
                     self._unanswered.add(row.instance_id)
