@@ -7,6 +7,10 @@ for a session cookie for that host alone; every other request must carry a live 
 instance's secret (``SECRET_HEADER``), which no browser ever sees. Jupyter's own XSRF and origin checks
 then apply as to any browser.
 
+Requests to an instance go through one httpx client of its own (``net.instance_clients``), made cheaply and
+closed within ``SWEEP_SECONDS`` of the instance leaving InService, so that a long-running server with many
+students holds clients only for the instances that run.
+
 It also notes, for the idle auto-stop, when a person last did something there (``by_a_person``): an open
 JupyterLab tab polls the API all day long, which must not keep an instance running forever.
 """
@@ -14,6 +18,7 @@ JupyterLab tab polls the API all day long, which must not keep an instance runni
 from __future__ import annotations
 
 import asyncio
+import logging
 import secrets
 import time
 from http.cookiejar import CookieJar, DefaultCookiePolicy
@@ -31,6 +36,7 @@ from starlette.websockets import WebSocket, WebSocketDisconnect
 
 from selfmaker.config import Settings
 from selfmaker.domain import notebook_states as st
+from selfmaker.net.instance_clients import InstanceClients, unix_transport
 from selfmaker.runtime.base import Endpoint
 from selfmaker.runtime.jupyter import SECRET_HEADER, secret_headers
 from selfmaker.services.sagemaker.idle_activity import BrowserActivity
@@ -38,7 +44,10 @@ from selfmaker.services.sagemaker.notebook_hosts import host_label, parse_notebo
 from selfmaker.services.sagemaker.orchestrator import NotebookOrchestrator
 from selfmaker.store.tables import notebook_instances, notebook_sessions, notebook_tokens
 
+log = logging.getLogger("selfmaker.notebook_proxy")
+
 SESSION_COOKIE = "selfmaker-notebook-session"
+SWEEP_SECONDS = 60.0  # how often kept clients are checked against the instances still InService
 _METHODS = ["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"]
 # Headers that describe one hop, not the message (RFC 9110 §7.6.1), plus ones we set ourselves or that
 # must never reach Jupyter from a browser (a token there would skip Jupyter's XSRF checks; the secret
@@ -56,12 +65,14 @@ class NotebookProxy:
     """An ASGI app for requests to notebook hosts."""
 
     def __init__(self, engine: Engine, orchestrator: NotebookOrchestrator, settings: Settings,
-                 activity: BrowserActivity | None = None):
+                 activity: BrowserActivity | None = None, sweep_seconds: float = SWEEP_SECONDS):
         self.engine = engine
         self.orchestrator = orchestrator
         self.settings = settings
         self.activity = activity if activity is not None else BrowserActivity()
-        self._clients: dict[str, httpx.AsyncClient] = {}
+        self.sweep_seconds = sweep_seconds
+        self._clients = InstanceClients(_build_client)
+        self._sweeper: asyncio.Task | None = None
         self._app = Starlette(routes=[
             WebSocketRoute("/{path:path}", self.websocket),
             Route("/{path:path}", self.http, methods=_METHODS),
@@ -71,9 +82,11 @@ class NotebookProxy:
         await self._app(scope, receive, send)
 
     async def close(self) -> None:
-        for client in self._clients.values():
-            await client.aclose()
-        self._clients.clear()
+        if self._sweeper is not None:
+            self._sweeper.cancel()
+            await asyncio.gather(self._sweeper, return_exceptions=True)
+            self._sweeper = None
+        await self._clients.close()
 
     # --- sign-in ----------------------------------------------------------------------------------
 
@@ -146,15 +159,30 @@ class NotebookProxy:
             return None
         return self.orchestrator.endpoint(instance.instance_id)
 
-    def _client(self, endpoint: Endpoint) -> httpx.AsyncClient:
-        client = self._clients.get(endpoint.socket_path)
-        if client is None:
-            transport = httpx.AsyncHTTPTransport(uds=endpoint.socket_path)
-            # A jar that keeps nothing: one client serves every browser, and Jupyter's cookies are theirs.
-            jar = CookieJar(DefaultCookiePolicy(allowed_domains=[]))
-            client = httpx.AsyncClient(transport=transport, base_url="http://jupyter", timeout=None, cookies=jar)
-            self._clients[endpoint.socket_path] = client
+    async def _client(self, instance_id: str, endpoint: Endpoint) -> httpx.AsyncClient:
+        client = await self._clients.get(instance_id, endpoint.socket_path)
+        if self._sweeper is None or self._sweeper.done():
+            self._sweeper = asyncio.get_running_loop().create_task(self._sweep())
         return client
+
+    async def _sweep(self) -> None:
+        """While any client is kept: every ``sweep_seconds``, close those of instances no longer InService
+        (stopped, deleted, failed), which no request would ever ask for again."""
+        while self._clients:
+            await asyncio.sleep(self.sweep_seconds)
+            kept = self._clients.instance_ids()
+            try:
+                running = await asyncio.to_thread(self._in_service)
+            except Exception:  # noqa: BLE001 - the store may be busy: the next round tries again
+                log.exception("could not read which notebook instances are InService")
+                continue
+            # Only those kept before the store was read: one made since is for an instance just InService.
+            await self._clients.keep_only(self._clients.instance_ids() - (kept - running))
+
+    def _in_service(self) -> set[str]:
+        nb = notebook_instances
+        with self.engine.connect() as conn:
+            return set(conn.execute(select(nb.c.instance_id).where(nb.c.status == st.IN_SERVICE)).scalars())
 
     async def http(self, request: Request) -> Response:
         instance = self._instance(request)
@@ -171,12 +199,14 @@ class NotebookProxy:
         if by_a_person(request):
             self.activity.note(instance.instance_id)
         headers = _forward_headers(request, _HOP_HEADERS) + list(secret_headers(endpoint).items())
-        client = self._client(endpoint)
+        body = await request.body()
+        # The client is taken only once the body is in, right before sending: no sweep closes it in between.
+        client = await self._client(instance.instance_id, endpoint)
         upstream = client.build_request(
             request.method,
             request.url.path + (f"?{request.url.query}" if request.url.query else ""),
             headers=headers,
-            content=await request.body(),
+            content=body,
         )
         try:
             reply = await client.send(upstream, stream=True)
@@ -218,6 +248,13 @@ class NotebookProxy:
         await ws.accept(subprotocol=upstream.subprotocol)
         async with upstream:
             await _pump(ws, upstream, lambda: self.activity.note(instance.instance_id))
+
+
+def _build_client(socket_path: str) -> httpx.AsyncClient:
+    # A jar that keeps nothing: one client serves every browser, and Jupyter's cookies are theirs.
+    jar = CookieJar(DefaultCookiePolicy(allowed_domains=[]))
+    return httpx.AsyncClient(transport=unix_transport(socket_path), base_url="http://jupyter", timeout=None,
+                             cookies=jar, trust_env=False)
 
 
 def _forward_headers(conn: HTTPConnection, skip: set[str]) -> list[tuple[str, str]]:
