@@ -58,8 +58,9 @@ async def answers(endpoint: Endpoint, base_url: str) -> bool:
     """Whether Jupyter answers on the instance's socket, to the gateway's secret."""
     import httpx
 
-    transport = httpx.AsyncHTTPTransport(uds=endpoint.socket_path)
-    async with httpx.AsyncClient(transport=transport, timeout=5.0) as client:
+    from selfmaker.net.instance_clients import unix_transport  # no TLS setup: a start polls this often
+
+    async with httpx.AsyncClient(transport=unix_transport(endpoint.socket_path), timeout=5.0) as client:
         try:
             response = await client.get(f"http://localhost{base_url}api/status", headers=secret_headers(endpoint))
         except httpx.TransportError:
