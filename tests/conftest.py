@@ -48,8 +48,9 @@ class ServerProcess:
     """``selfmaker up`` in a subprocess, with its own data dir and AWS config files."""
 
     def __init__(self, data_dir: Path, home: Path, lifecycle_timeout: float = 300.0,
-                 extra_env: dict[str, str] | None = None):
+                 extra_env: dict[str, str] | None = None, database_url: str | None = None):
         self.data_dir = data_dir
+        self.database_url = database_url  # None: SQLite in the data dir
         self.port = free_port()
         self.endpoint_url = f"http://127.0.0.1:{self.port}"
         self.region = REGION
@@ -77,7 +78,8 @@ class ServerProcess:
     def start(self) -> ServerProcess:
         log = (self.data_dir.parent / "server.log").open("ab")
         self.proc = subprocess.Popen(
-            [str(VENV_BIN / "selfmaker"), "up", "--port", str(self.port), "--data-dir", str(self.data_dir)],
+            [str(VENV_BIN / "selfmaker"), "up", "--port", str(self.port), "--data-dir", str(self.data_dir),
+             *(["--database", self.database_url] if self.database_url else [])],
             env=self.env, stdout=log, stderr=subprocess.STDOUT,
         )
         deadline = time.time() + 30
@@ -134,10 +136,11 @@ def _stop_everything(server: ServerProcess) -> None:
 
 
 @contextlib.contextmanager
-def running_server(base: Path, **env: str) -> Iterator[ServerProcess]:
-    """A server under ``base`` (short lifecycle time limit, extra environment ``env``), stopped with all its
-    sandboxes on exit."""
-    proc = ServerProcess(base / "data", base / "home", lifecycle_timeout=3, extra_env=env).start()
+def running_server(base: Path, database_url: str | None = None, **env: str) -> Iterator[ServerProcess]:
+    """A server under ``base`` (short lifecycle time limit, extra environment ``env``, the store at
+    ``database_url`` if given), stopped with all its sandboxes on exit."""
+    proc = ServerProcess(base / "data", base / "home", lifecycle_timeout=3, extra_env=env,
+                         database_url=database_url).start()
     try:
         yield proc
     finally:
@@ -155,3 +158,6 @@ def fresh_server(tmp_path) -> ServerProcess:
     """A server of one's own, for tests that kill and restart it."""
     with running_server(tmp_path) as proc:
         yield proc
+
+
+from tests.postgres import postgres  # noqa: E402, F401  (the session's PostgreSQL cluster, for the store's tests)

@@ -18,6 +18,10 @@ from selfmaker.services.sagemaker.notebook_hosts import valid_domain
 app = typer.Typer(help="Selfmaker: SageMaker notebook instances, self-hosted.", no_args_is_help=True)
 
 PROFILE = "selfmaker"
+# The store, for `up` and every command that reads it: a database URL, else SQLite in the data dir.
+_DATABASE_OPTION = typer.Option(
+    "--database", envvar="SELFMAKER_DATABASE_URL", show_default=False,
+    help="The store: postgresql://user:pass@host/db (default: SQLite, selfmaker.db in the data dir).")
 
 
 @app.callback()
@@ -62,6 +66,7 @@ def up(
     data_dir: Annotated[
         Path, typer.Option(envvar="SELFMAKER_DATA_DIR", help="Where the store, volumes and logs live.")
     ] = Path("./data"),
+    database: Annotated[str | None, _DATABASE_OPTION] = None,
     smtp_url: Annotated[str | None, typer.Option(
         envvar="SELFMAKER_SMTP_URL", help="Send mail via smtp[s]://user:pass@host:port (else: the outbox).")] = None,
     mail_from: Annotated[str, typer.Option(
@@ -78,7 +83,7 @@ def up(
         help="For test suites: POST /moto-api/reset (moto's server-mode reset) empties the store and deletes "
              "every notebook instance. Loopback addresses only.")] = False,
 ) -> None:
-    """Run the server in the foreground (SQLite store, local runtime)."""
+    """Run the server in the foreground (SQLite store unless --database, local runtime)."""
     import uvicorn
 
     from selfmaker.gateway.app import build_server
@@ -93,8 +98,9 @@ def up(
     if test_mode and not _loopback(host):
         raise typer.BadParameter("a server anyone can reach must not be resettable: use --host 127.0.0.1",
                                  param_hint="--test-mode")
-    settings = Settings(data_dir=data_dir.resolve(), host=host, port=port, smtp_url=smtp_url, mail_from=mail_from,
-                        public_url=public_url, notebook_domain=notebook_domain, test_mode=test_mode)
+    settings = Settings(data_dir=data_dir.resolve(), database_url=database, host=host, port=port, smtp_url=smtp_url,
+                        mail_from=mail_from, public_url=public_url, notebook_domain=notebook_domain,
+                        test_mode=test_mode)
     try:
         mail_target = open_mailer(settings.outbox_dir, settings.smtp_url, settings.mail_from).describe()
     except ValueError as err:
@@ -102,6 +108,7 @@ def up(
     from selfmaker.services.base import ServiceError
     from selfmaker.services.quotas import QuotaConfigError
     from selfmaker.services.sagemaker.idle_config import IdleConfigError
+    from selfmaker.store.db import StoreError, redacted
 
     try:
         server = build_server(settings)
@@ -111,8 +118,12 @@ def up(
     except (QuotaConfigError, IdleConfigError) as err:
         typer.echo(f"selfmaker up: {err}", err=True)
         raise typer.Exit(2) from None
+    except StoreError as err:
+        typer.echo(f"selfmaker up: --database: {err}", err=True)
+        raise typer.Exit(2) from None
     config_path = write_aws_profile(settings, server.root.access_key_id, server.root.secret_access_key)
-    typer.echo(f"Selfmaker listening on {settings.endpoint_url}  (data: {settings.data_dir})")
+    typer.echo(f"Selfmaker listening on {settings.endpoint_url}  (data: {settings.data_dir}, store: "
+               f"{redacted(settings.database)})")
     typer.echo(f"AWS profile '{PROFILE}' written to {config_path}; try:")
     typer.echo(f"  aws --profile {PROFILE} sagemaker list-notebook-instances")
     for missing in server.orchestrator.runtime.unenforced():
@@ -176,6 +187,7 @@ def root_password(
     data_dir: Annotated[
         Path, typer.Option(envvar="SELFMAKER_DATA_DIR", help="The server's data directory.")
     ] = Path("./data"),
+    database: Annotated[str | None, _DATABASE_OPTION] = None,
     password: Annotated[str, typer.Option(
         envvar="SELFMAKER_ROOT_PASSWORD", prompt="New root password", hide_input=True, confirmation_prompt=True,
         help="The new password (asked for when not given).")] = "",
@@ -183,13 +195,17 @@ def root_password(
     """Set the account root's console password (the old one, and the sessions signed in with it, end)."""
     from selfmaker.console.root_password import ensure_root_password, set_root_password
     from selfmaker.services.base import ServiceError
-    from selfmaker.store.db import open_store
+    from selfmaker.store.db import StoreError, open_store
 
-    settings = Settings(data_dir=data_dir.resolve())
-    if not settings.database_path.exists():
+    settings = Settings(data_dir=data_dir.resolve(), database_url=database)
+    if not settings.has_store():
         typer.echo(f"selfmaker root-password: no server data in {settings.data_dir}", err=True)
         raise typer.Exit(1)
-    engine = open_store(settings.database_path)
+    try:
+        engine = open_store(settings.database)
+    except StoreError as err:
+        typer.echo(f"selfmaker root-password: --database: {err}", err=True)
+        raise typer.Exit(2) from None
     try:
         ensure_root_password(engine)
         set_root_password(engine, password)
@@ -270,15 +286,19 @@ _QUOTA_DATA_DIR = typer.Option(envvar="SELFMAKER_DATA_DIR", help="The server's d
 _REQUEST_ID = typer.Argument(metavar="ID", help="The request's Id.")
 
 
-def _quota_store(data_dir: Path, command: str):
+def _quota_store(data_dir: Path, database: str | None, command: str):
     from selfmaker.services.quotas import tables  # noqa: F401  (its tables, before open_store creates them)
-    from selfmaker.store.db import open_store
+    from selfmaker.store.db import StoreError, open_store
 
-    settings = Settings(data_dir=data_dir.resolve())
-    if not settings.database_path.exists():
+    settings = Settings(data_dir=data_dir.resolve(), database_url=database)
+    if not settings.has_store():
         typer.echo(f"selfmaker quota {command}: no server data in {settings.data_dir}", err=True)
         raise typer.Exit(1)
-    return open_store(settings.database_path)
+    try:
+        return open_store(settings.database)
+    except StoreError as err:
+        typer.echo(f"selfmaker quota {command}: --database: {err}", err=True)
+        raise typer.Exit(2) from None
 
 
 def _quota_book(data_dir: Path, command: str):
@@ -295,6 +315,7 @@ def _quota_book(data_dir: Path, command: str):
 @quota_app.command("list")
 def quota_list(
     data_dir: Annotated[Path, _QUOTA_DATA_DIR] = Path("./data"),
+    database: Annotated[str | None, _DATABASE_OPTION] = None,
     pending: Annotated[bool, typer.Option("--pending", help="Only the requests still to decide.")] = False,
 ) -> None:
     """Every account's quota increase requests, oldest first; then the per-user limits and the host's devices."""
@@ -302,7 +323,7 @@ def quota_list(
     from selfmaker.services.quotas.capacity import host_devices
     from selfmaker.services.quotas.catalogue import count_text
 
-    rows = [row for row in records.all_requests(_quota_store(data_dir, "list"))
+    rows = [row for row in records.all_requests(_quota_store(data_dir, database, "list"))
             if not pending or row.status in records.OPEN]
     if not rows:
         typer.echo("No quota increase requests.")
@@ -325,7 +346,8 @@ def quota_list(
                "accelerator quotas never exceed what they can run.")
 
 
-def _change(data_dir: Path, command: str, request_id: str, value: float | None = None) -> None:
+def _change(data_dir: Path, database: str | None, command: str, request_id: str, value: float | None = None
+            ) -> None:
     import asyncio
 
     from selfmaker.mail import open_mailer
@@ -340,7 +362,7 @@ def _change(data_dir: Path, command: str, request_id: str, value: float | None =
         mailer = open_mailer(settings.outbox_dir, settings.smtp_url, settings.mail_from)
     except ValueError as err:
         raise typer.BadParameter(str(err), param_hint="SELFMAKER_SMTP_URL/SELFMAKER_MAIL_FROM") from None
-    desk = QuotaDesk(_quota_store(data_dir, command), _quota_book(data_dir, command), mailer)
+    desk = QuotaDesk(_quota_store(data_dir, database, command), _quota_book(data_dir, command), mailer)
     act = {"open": desk.open_case, "approve": lambda rid: desk.approve(rid, value), "deny": desk.deny,
            "close": desk.close}[command]
     try:
@@ -365,9 +387,10 @@ def _change(data_dir: Path, command: str, request_id: str, value: float | None =
 def quota_open(
     request_id: Annotated[str, _REQUEST_ID],
     data_dir: Annotated[Path, _QUOTA_DATA_DIR] = Path("./data"),
+    database: Annotated[str | None, _DATABASE_OPTION] = None,
 ) -> None:
     """Take a PENDING request up: it becomes CASE_OPENED, and the requester hears it is being reviewed."""
-    _change(data_dir, "open", request_id)
+    _change(data_dir, database, "open", request_id)
 
 
 @quota_app.command("approve")
@@ -375,28 +398,31 @@ def quota_approve(
     request_id: Annotated[str, _REQUEST_ID],
     value: Annotated[float | None, typer.Option(help="Apply this value instead of the one asked for.")] = None,
     data_dir: Annotated[Path, _QUOTA_DATA_DIR] = Path("./data"),
+    database: Annotated[str | None, _DATABASE_OPTION] = None,
 ) -> None:
     """Approve a request: the account's quota in its region becomes the value (at once, no restart), capped by
     what this host's GPUs or Neuron devices can run."""
-    _change(data_dir, "approve", request_id, value)
+    _change(data_dir, database, "approve", request_id, value)
 
 
 @quota_app.command("deny")
 def quota_deny(
     request_id: Annotated[str, _REQUEST_ID],
     data_dir: Annotated[Path, _QUOTA_DATA_DIR] = Path("./data"),
+    database: Annotated[str | None, _DATABASE_OPTION] = None,
 ) -> None:
     """Deny a request: the quota stays as it is."""
-    _change(data_dir, "deny", request_id)
+    _change(data_dir, database, "deny", request_id)
 
 
 @quota_app.command("close")
 def quota_close(
     request_id: Annotated[str, _REQUEST_ID],
     data_dir: Annotated[Path, _QUOTA_DATA_DIR] = Path("./data"),
+    database: Annotated[str | None, _DATABASE_OPTION] = None,
 ) -> None:
     """Close a request without a decision (CASE_CLOSED): the quota stays as it is."""
-    _change(data_dir, "close", request_id)
+    _change(data_dir, database, "close", request_id)
 
 
 @app.command()
@@ -406,12 +432,13 @@ def usage(
     month: Annotated[str | None, typer.Option(help="The month, YYYY-MM (default: this one, UTC).")] = None,
     data_dir: Annotated[Path, typer.Option(envvar="SELFMAKER_DATA_DIR", help="The server's data directory.")]
     = Path("./data"),
+    database: Annotated[str | None, _DATABASE_OPTION] = None,
 ) -> None:
     """Hours and cost of notebook instances in a month, every account's, read from the store."""
     from selfmaker.usage import UsageError, lines, report
 
     try:
-        result = report(data_dir, by, tag, month)
+        result = report(data_dir, by, tag, month, database)
     except UsageError as err:
         typer.echo(f"selfmaker usage: {err}", err=True)
         raise typer.Exit(1) from None

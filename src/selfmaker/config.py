@@ -20,6 +20,8 @@ def _env_floats(name: str, default: tuple[float, ...]) -> tuple[float, ...]:
 @dataclass
 class Settings:
     data_dir: Path = field(default_factory=lambda: Path(os.environ.get("SELFMAKER_DATA_DIR", "./data")))
+    # The store: a SQLAlchemy URL (postgresql://user:pass@host/db); unset, SQLite in the data dir.
+    database_url: str | None = field(default_factory=lambda: os.environ.get("SELFMAKER_DATABASE_URL") or None)
     host: str = "127.0.0.1"
     port: int = 8080
     default_region: str = field(default_factory=lambda: os.environ.get("SELFMAKER_REGION", "us-east-1"))
@@ -76,6 +78,15 @@ class Settings:
     @property
     def database_path(self) -> Path:
         return self.data_dir / "selfmaker.db"
+
+    @property
+    def database(self) -> str | Path:
+        """What ``open_store`` opens: the database URL if one is set, else the SQLite file in the data dir."""
+        return self.database_url or self.database_path
+
+    def has_store(self) -> bool:
+        """Whether there is a store to read (a database server is assumed to be there)."""
+        return self.database_url is not None or self.database_path.exists()
 
     @property
     def outbox_dir(self) -> Path:

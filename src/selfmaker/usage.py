@@ -13,7 +13,7 @@ from selfmaker.clock import Clock
 from selfmaker.domain.instance_types import load_catalogue
 from selfmaker.gateway.test_clock import restore_clock
 from selfmaker.services.metering import DIMENSIONS, Amount, Meter, Period, tag_key, usage
-from selfmaker.store.db import open_store
+from selfmaker.store.db import StoreError, open_store
 
 # What a row of the table is (the column's heading, and the period's key).
 GROUPINGS: dict[str, tuple[str, Callable[[Period], str]]] = {
@@ -64,14 +64,17 @@ def grouping(by: str, tag: str | None) -> tuple[str, Callable[[Period], str]]:
     return GROUPINGS[by]
 
 
-def report(data_dir: Path, by: str, tag: str | None, month: str | None) -> Report:
+def report(data_dir: Path, by: str, tag: str | None, month: str | None, database: str | None = None) -> Report:
     from selfmaker.config import Settings
 
-    settings = Settings(data_dir=data_dir.resolve())
-    if not settings.database_path.exists():
+    settings = Settings(data_dir=data_dir.resolve(), database_url=database)
+    if not settings.has_store():
         raise UsageError(f"no server data in {settings.data_dir}")
     heading, key = grouping(by, tag)
-    engine = open_store(settings.database_path)
+    try:
+        engine = open_store(settings.database)
+    except StoreError as err:
+        raise UsageError(f"--database: {err}") from None
     clock = Clock()
     restore_clock(engine, clock)  # a test-mode server's metering clock, if it set one: the server's numbers
     meter = Meter(engine, load_catalogue(settings.data_dir), clock)

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from urllib.parse import parse_qsl
 
 from botocore.model import OperationModel
+from sqlalchemy.exc import DataError
 
 from selfmaker.gateway import sigv4
 from selfmaker.protocol import json_protocol, query_protocol
@@ -130,6 +131,13 @@ class ApiHandler:
             log.warning("request %s (%s) nested too deeply", request_id, _operation_name(call))
             code = _VALIDATION_CODES.get(call.service, "ValidationError") if call else "ValidationError"
             err = ServiceError(code, "A value in the request is nested too deeply.")
+            return self._error(call, err, headers, request_id)
+        except DataError:
+            # A value the store refused (PostgreSQL enforces column lengths, SQLite never did): the services
+            # check lengths themselves, so this is a last line, answered as an invalid value, never a 500.
+            log.warning("request %s (%s): the store refused a value", request_id, _operation_name(call), exc_info=True)
+            code = _VALIDATION_CODES.get(call.service, "ValidationError") if call else "ValidationError"
+            err = ServiceError(code, "A value in the request is longer than this service allows.")
             return self._error(call, err, headers, request_id)
         except Exception:
             log.exception("request %s (%s) failed", request_id, _operation_name(call))

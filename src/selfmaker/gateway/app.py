@@ -58,7 +58,7 @@ class Server:
 
 def build_server(settings: Settings) -> Server:
     settings.data_dir.mkdir(parents=True, exist_ok=True)
-    engine = open_store(settings.database_path)
+    engine = open_store(settings.database)
     credentials = CredentialStore(engine)
     root = bootstrap_root(engine, credentials)
     generated_root_password = ensure_root_password(engine)

@@ -144,7 +144,8 @@ log_streams = Table(
 log_events = Table(
     "log_events",
     metadata,
-    Column("event_id", Integer, primary_key=True, autoincrement=True),
+    # 64 bits on PostgreSQL (a busy server outgrows a SERIAL's 2^31); SQLite's rowid is an INTEGER key.
+    Column("event_id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True),
     Column("account_id", String(12), nullable=False),
     Column("region", String(32), nullable=False),
     Column("group_name", String(512), nullable=False),

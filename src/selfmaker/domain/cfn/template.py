@@ -22,6 +22,9 @@ _RESOURCE_ATTRIBUTES = {
 _POLICIES = {"Delete", "Retain", "Snapshot", "RetainExceptOnCreate"}
 _OUTPUT_ATTRIBUTES = {"Value", "Description", "Export", "Condition"}
 _LOGICAL_ID = re.compile(r"[A-Za-z0-9]+")
+# CloudFormation's quota on resource and output names; the store's columns are sized to it (PostgreSQL
+# enforces their lengths).
+MAX_NAME = 255
 MAX_DESCRIPTION = 1024
 
 # Resource types that make a template need CAPABILITY_IAM, and the property that names each one
@@ -119,6 +122,8 @@ class Template:
             path = ("Resources", logical_id)
             if not _LOGICAL_ID.fullmatch(logical_id):
                 raise TemplateError(f"Resource name {logical_id} is non alphanumeric.", path)
+            if len(logical_id) > MAX_NAME:
+                raise TemplateError(f"Resource name {logical_id} exceeds the maximum length of {MAX_NAME}.", path)
             if not isinstance(body, dict):
                 raise TemplateError(f"Resource {logical_id} must be a mapping", path)
             unknown = [key for key in body if key not in _RESOURCE_ATTRIBUTES]
@@ -159,6 +164,8 @@ class Template:
             path = ("Outputs", name)
             if not _LOGICAL_ID.fullmatch(name):
                 raise TemplateError(f"Output name {name} is non alphanumeric.", path)
+            if len(name) > MAX_NAME:
+                raise TemplateError(f"Output name {name} exceeds the maximum length of {MAX_NAME}.", path)
             if not isinstance(body, dict) or "Value" not in body:
                 raise TemplateError("Every Outputs member must contain a Value object", path)
             unknown = [key for key in body if key not in _OUTPUT_ATTRIBUTES]

@@ -8,6 +8,7 @@ from sqlalchemy.engine import Row
 from selfmaker.domain.cfn.errors import TemplateError
 from selfmaker.domain.cfn.parameters import NO_ECHO_MASK, text
 from selfmaker.domain.cfn.plan import Plan
+from selfmaker.domain.cfn.template import MAX_NAME
 from selfmaker.services.cloudformation.calls import ProviderCalls, ResourceFailure
 from selfmaker.services.cloudformation.exports import Exports
 from selfmaker.services.cloudformation.resources.base import ResourceRequest
@@ -57,6 +58,9 @@ class Run:
                     export = _output_text(evaluator.evaluate(output.export_name, (*path, "Export", "Name")), name)
                     if export in exported:
                         raise ResourceFailure(f"Template format error: duplicate Export names {export}")
+                    if len(export) > MAX_NAME:  # cfn_exports' key, whose length PostgreSQL enforces
+                        raise ResourceFailure(f"Template format error: Export name {export} exceeds the maximum "
+                                              f"length of {MAX_NAME}.")
                     exported[export] = value
                     item["ExportName"] = export
                 outputs.append(item)

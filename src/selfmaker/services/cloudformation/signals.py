@@ -21,6 +21,7 @@ from selfmaker.services.cloudformation.tables import wait_handles, wait_signals
 PATH = "/_selfmaker/cloudformation/wait-condition/"
 MAX_SIGNAL_BYTES = 64 * 1024
 _STATUSES = ("SUCCESS", "FAILURE")
+MAX_UNIQUE_ID = 255  # wait_signals.unique_id's length, which PostgreSQL enforces
 
 
 @dataclass(frozen=True)
@@ -90,6 +91,8 @@ class WaitSignals:
         if status not in _STATUSES:
             return _refusal(400, "MalformedSignal", "Status must be SUCCESS or FAILURE")
         unique_id = str(signal.get("UniqueId") or "")
+        if len(unique_id) > MAX_UNIQUE_ID:
+            return _refusal(400, "MalformedSignal", f"UniqueId may be at most {MAX_UNIQUE_ID} characters")
         with self.engine.begin() as conn:
             conn.execute(delete(wait_signals).where(wait_signals.c.token == token,
                                                     wait_signals.c.unique_id == unique_id))

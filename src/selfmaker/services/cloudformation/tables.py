@@ -72,7 +72,8 @@ stack_events = Table(
     "cfn_stack_events",
     metadata,
     Column("seq", Integer, primary_key=True, autoincrement=True),
-    Column("event_id", String(256), nullable=False, unique=True),
+    # "<logical id (255)>-<status>-<uuid>": longer than AWS's 256 for the longest logical ids.
+    Column("event_id", String(512), nullable=False, unique=True),
     Column("stack_id", String(512), nullable=False, index=True),
     Column("stack_name", String(128), nullable=False),
     Column("logical_id", String(255), nullable=False),

@@ -14,7 +14,23 @@ from bisect import bisect_left, bisect_right
 from collections.abc import Iterable, Sequence
 from itertools import pairwise
 
-from sqlalchemy import Connection, Engine, Row, Select, and_, case, delete, false, func, select, tuple_, update
+from sqlalchemy import (
+    BigInteger,
+    Connection,
+    Engine,
+    Row,
+    Select,
+    and_,
+    case,
+    cast,
+    delete,
+    false,
+    func,
+    select,
+    tuple_,
+    update,
+)
+from sqlalchemy.dialects import postgresql
 from sqlalchemy.exc import IntegrityError, OperationalError
 
 from selfmaker.domain.partitions import partition_of
@@ -22,6 +38,7 @@ from selfmaker.patterns import Budget, BudgetExhausted, PatternBudgetError
 from selfmaker.services.base import RequestContext, ServiceError, on_user_input
 from selfmaker.services.logs.filter_pattern import FilterPatternError, compile_pattern
 from selfmaker.services.logs.tokens import decode_token, encode_token, invalid_token
+from selfmaker.store.functions import position_in
 from selfmaker.store.tables import log_events, log_groups, log_streams, tags
 
 HOUR_MS = 3_600_000
@@ -106,7 +123,8 @@ class LogsService:
         limit = params.get("limit", DEFAULT_DESCRIBE_LIMIT)
         g, s = log_groups.c, log_streams.c
         stored = (
-            select(func.coalesce(func.sum(s.stored_bytes), 0))
+            # (cast: PostgreSQL's SUM of BIGINTs is a NUMERIC, which reaches Python as a Decimal)
+            select(cast(func.coalesce(func.sum(s.stored_bytes), 0), BigInteger))
             .where(s.account_id == g.account_id, s.region == g.region, s.group_name == g.name)
             .scalar_subquery()
         )
@@ -116,7 +134,7 @@ class LogsService:
         if prefix is not None:
             stmt = stmt.where(_starts_with(g.name, prefix))
         if pattern is not None:
-            stmt = stmt.where(func.instr(g.name, pattern) > 0)  # instr: case-sensitive, as AWS matches
+            stmt = stmt.where(position_in(g.name, pattern) > 0)  # case-sensitive, as AWS matches
         if "logGroupIdentifiers" in params:
             names = [_group_name_in(ctx, ident) for ident in params["logGroupIdentifiers"]]
             stmt = stmt.where(g.name.in_([name for name in names if name is not None]))
@@ -483,8 +501,13 @@ def _require_stream(conn: Connection, account_id: str, region: str, group: str, 
 def _insert_new(conn: Connection, table, row: dict) -> bool:
     """Insert ``row``; False if its key exists already (perhaps inserted a moment ago by another writer).
 
-    SQLite rolls back only the failed statement, so the surrounding transaction carries on.
+    SQLite rolls back only the failed statement, so the surrounding transaction carries on; a failed statement
+    aborts a PostgreSQL transaction, so there the insert skips a taken key instead (ON CONFLICT DO NOTHING).
     """
+    if conn.dialect.name == "postgresql":
+        statement = postgresql.insert(table).values(**row).on_conflict_do_nothing()
+        # (psycopg reports no rowcount here: whether a row came back says whether it was inserted)
+        return conn.execute(statement.returning(*table.primary_key.columns)).first() is not None
     try:
         conn.execute(table.insert().values(**row))
     except IntegrityError:
