@@ -122,15 +122,32 @@ class ServerProcess:
         return json.loads(self.aws(*args).stdout or "{}")
 
 
+def run_async(coroutine):
+    """``asyncio.run`` in a thread of its own, returning its result: a test may hold an event loop open
+    (Playwright's sync API) in this one, where ``asyncio.run`` refuses to start."""
+    outcome: dict = {}
+
+    def main() -> None:
+        try:
+            outcome["result"] = asyncio.run(coroutine)
+        except BaseException as err:  # handed to the test's thread, which raises it
+            outcome["error"] = err
+
+    worker = threading.Thread(target=main)
+    worker.start()
+    worker.join()
+    if "error" in outcome:
+        raise outcome["error"]
+    return outcome["result"]
+
+
 def _stop_everything(server: ServerProcess) -> None:
     """Stop the server and every sandbox it left running (they outlive the server by design)."""
     server.kill(signal.SIGTERM)
     # Sandboxes hold namespaces, NATs, cgroups and mounts besides processes: the runtime lets go of all.
     runtime = LocalRuntime(server.data_dir)
     # In a thread of its own: a test may hold an event loop open (Playwright's) in this one.
-    stopper = threading.Thread(target=asyncio.run, args=(runtime.stop_all(),))
-    stopper.start()
-    stopper.join()
+    run_async(runtime.stop_all())
     for volume in (server.data_dir / "volumes").glob("*.ext4"):
         runtime.disks.unmount(volume.with_suffix(""))
 

@@ -26,6 +26,7 @@ from selfmaker.services.sagemaker.idle_config import TAG, IdleDefaults
 from selfmaker.services.sagemaker.idle_signals import JupyterProbe, ProbeError
 from selfmaker.store.db import open_store
 from selfmaker.store.tables import notebook_instances, tags
+from tests.conftest import run_async
 
 TIMEOUT = 1.5  # the probe's, for all of one instance's questions
 MAX_BYTES = 256 * 1024  # the probe's size limit here
@@ -203,7 +204,7 @@ def test_hostile_answer_is_a_bounded_probe_error(sockets, handler, says):
         assert b"accept-encoding: identity" in jupyter.heads[0].lower()
         assert jupyter.sent < MAX_BYTES + BUFFERED, f"the server got {jupyter.sent} bytes out"
 
-    asyncio.run(scenario())
+    run_async(scenario())
 
 
 def test_redirects_are_not_followed(sockets):
@@ -234,7 +235,7 @@ def test_redirects_are_not_followed(sockets):
             another.close()
         assert other_hits == []
 
-    asyncio.run(scenario())
+    run_async(scenario())
 
 
 # --- the checker, with one hostile instance and one idle one ------------------------------------------------
@@ -290,7 +291,7 @@ def test_a_hostile_instance_does_not_keep_the_checker_from_stopping_an_idle_one(
         assert stopped == ["nb-idle"]
         return elapsed
 
-    elapsed = asyncio.run(scenario())
+    elapsed = run_async(scenario())
     assert orchestrator.stopped == ["nb-idle"]
     assert elapsed < TIMEOUT + 0.5  # the hostile one cost its time limit, no more
 

@@ -18,6 +18,7 @@ from selfmaker.runtime.base import Endpoint
 from selfmaker.runtime.jupyter import SECRET_HEADER
 from selfmaker.store.db import open_store
 from selfmaker.store.tables import notebook_instances, notebook_sessions
+from tests.conftest import run_async
 from tests.security.test_hostile_jupyter import Jupyter, sockets  # noqa: F401  (the fixture)
 
 ACCOUNT, REGION, INSTANCE = "123456789012", "us-east-1", "nb-alice"
@@ -84,4 +85,4 @@ def test_clients_are_kept_while_in_service_closed_after_and_replaced_on_a_new_so
             assert (await browser.get("/api/status")).status_code == 503
             await proxy.close()
 
-    asyncio.run(scenario())
+    run_async(scenario())
