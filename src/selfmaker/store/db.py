@@ -1,4 +1,4 @@
-"""Opening the store: SQLite in WAL mode under the data dir, or PostgreSQL (or any SQLAlchemy URL)."""
+"""Opening the store: SQLite in WAL mode under the data dir, or PostgreSQL; migrated to the newest schema."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from sqlalchemy import Engine, create_engine, event, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError, NoSuchModuleError, OperationalError
 
-from selfmaker.store.tables import metadata
+from selfmaker.store.migrations.upgrade import SchemaError, upgrade
 
 log = logging.getLogger(__name__)
 # Orders in which names sort as SQLite sorts them (by code point), so that listings and their page tokens agree.
@@ -29,7 +29,8 @@ def database_url(path_or_url: Path | str) -> str:
 
 
 class StoreError(Exception):
-    """The store cannot be opened: a malformed URL, an unknown database kind, or a server that refuses us."""
+    """The store cannot be opened: a malformed URL, an unknown database kind, a server that refuses us, or a
+    schema this Selfmaker cannot migrate (a newer one's)."""
 
 
 def open_store(path_or_url: Path | str) -> Engine:
@@ -39,6 +40,8 @@ def open_store(path_or_url: Path | str) -> Engine:
         raise StoreError(f"{redacted(path_or_url)}: {err}") from None
     except OperationalError as err:
         raise StoreError(f"cannot reach {redacted(path_or_url)}: {str(err.orig).strip()}") from None
+    except SchemaError as err:
+        raise StoreError(f"{redacted(path_or_url)}: {err}") from None
 
 
 def _open(url: str) -> Engine:
@@ -53,7 +56,7 @@ def _open(url: str) -> Engine:
         engine = create_engine(url)
     if engine.dialect.name == "sqlite":
         event.listen(engine, "connect", _sqlite_pragmas)
-    metadata.create_all(engine)
+    upgrade(engine)
     if engine.dialect.name == "postgresql":
         _check_collation(engine)
     return engine

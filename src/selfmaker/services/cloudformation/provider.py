@@ -18,9 +18,7 @@ from selfmaker.services.cloudformation.records import StackStore
 from selfmaker.services.cloudformation.resources import resource_types
 from selfmaker.services.cloudformation.signals import WaitSignals
 from selfmaker.services.cloudformation.stacks import Stacks
-from selfmaker.services.cloudformation.tables import TABLES
 from selfmaker.services.cloudformation.template_source import TemplateSource
-from selfmaker.store.tables import metadata
 
 
 class CloudFormationService(Stacks, ChangeSets, Queries):
@@ -28,7 +26,6 @@ class CloudFormationService(Stacks, ChangeSets, Queries):
                  authorize: Authorize | None = None):
         """``providers``: the services by botocore name, as the API serves them (it may be filled in after
         this is made: it is only read when a stack operation runs)."""
-        metadata.create_all(engine, tables=TABLES)
         self.engine = engine
         self.store = StackStore(engine)
         self.exports = Exports(engine)

@@ -145,5 +145,3 @@ wait_signals = Table(
     Column("data", Text),
     Column("timestamp", Float, nullable=False),
 )
-
-TABLES = [stacks, stack_resources, stack_events, change_sets, exports, imports, wait_handles, wait_signals]
