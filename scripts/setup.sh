@@ -40,22 +40,27 @@ fi
 extras="${SELFMAKER_EXTRAS:-}"
 
 # The browser tests (extras "test") drive Debian's Chromium through Playwright (never `playwright install`),
-# with a CJK font so that Korean console pages render in screenshots; the store's tests run PostgreSQL.
-# Missing them only skips those tests.
+# with a CJK font so that Korean console pages render in screenshots; the store's tests run PostgreSQL, the Slurm
+# runtime's tests a Slurm cluster. Missing them only skips those tests.
 if [[ ",$extras," == *,test,* ]]; then
   need_apt=()
   [ -x /usr/bin/chromium ] || need_apt+=(chromium)
   dpkg-query -W -f='${Status}' fonts-noto-cjk 2>/dev/null | grep -q "ok installed" || need_apt+=(fonts-noto-cjk)
   # The PostgreSQL store's tests start a private cluster of Debian's PostgreSQL (initdb, pg_ctl) themselves.
   compgen -G "/usr/lib/postgresql/*/bin/initdb" >/dev/null || need_apt+=(postgresql)
+  # The Slurm runtime's tests start a private single-node cluster (munged, slurmctld, slurmd: tests/slurm.py).
+  for tool in /usr/sbin/slurmctld /usr/sbin/slurmd /usr/bin/sbatch; do
+    [ -x "$tool" ] || { need_apt+=(slurm-wlm); break; }
+  done
+  [ -x /usr/sbin/munged ] || need_apt+=(munge)
   if ((${#need_apt[@]})); then
     if [ "$(id -u)" = 0 ]; then
-      echo "setup: installing ${need_apt[*]} (for the browser and PostgreSQL tests)" >&2
+      echo "setup: installing ${need_apt[*]} (for the browser, PostgreSQL and Slurm tests)" >&2
       apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
         "${need_apt[@]}" >/dev/null
     else
-      echo "setup: the browser and PostgreSQL tests need ${need_apt[*]} (e.g. sudo apt-get install ${need_apt[*]});" \
-        "without them they are skipped" >&2
+      echo "setup: the browser, PostgreSQL and Slurm tests need ${need_apt[*]}" \
+        "(e.g. sudo apt-get install ${need_apt[*]}); without them they are skipped" >&2
     fi
   fi
 fi

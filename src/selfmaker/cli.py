@@ -78,6 +78,25 @@ def up(
         envvar="SELFMAKER_NOTEBOOK_DOMAIN",
         help="Each notebook instance's Jupyter is at <name>-<account>.notebook.<region>.DOMAIN (on the public "
              "URL's scheme and port); a shared machine needs wildcard DNS for it. Default: localhost.")] = "localhost",
+    runtime: Annotated[str, typer.Option(
+        envvar="SELFMAKER_RUNTIME",
+        help="Where notebook instances run: local (this host) or slurm (batch jobs of the Slurm cluster this "
+             "host submits to). instance-types.yaml may set `runtime:` per type.")] = "local",
+    slurm_dir: Annotated[Path | None, typer.Option(
+        envvar="SELFMAKER_SLURM_DIR", show_default=False,
+        help="Slurm: a directory every node mounts at the same path, for job directories and volumes "
+             "(default: DATA_DIR/slurm, for a single-node cluster).")] = None,
+    slurm_gateway: Annotated[str, typer.Option(
+        envvar="SELFMAKER_SLURM_GATEWAY",
+        help="Slurm: HOST[:PORT] to listen on for the nodes' agents (they reach this server there).")] = "0.0.0.0",
+    slurm_partition: Annotated[str, typer.Option(
+        envvar="SELFMAKER_SLURM_PARTITION", show_default=False,
+        help="Slurm: the partition to submit to (default: the cluster's; instance-types.yaml may set "
+             "`partition:` per type).")] = "",
+    slurm_time_limit: Annotated[str, typer.Option(
+        envvar="SELFMAKER_SLURM_TIME_LIMIT", show_default=False,
+        help="Slurm: a time limit for each instance's job (sbatch --time: minutes, HH:MM:SS or D-HH:MM:SS); "
+             "an instance that reaches it is Stopped.")] = "",
     test_mode: Annotated[bool, typer.Option(
         "--test-mode", envvar="SELFMAKER_TEST_MODE",
         help="For test suites: POST /moto-api/reset (moto's server-mode reset) empties the store and deletes "
@@ -100,11 +119,14 @@ def up(
                                  param_hint="--test-mode")
     settings = Settings(data_dir=data_dir.resolve(), database_url=database, host=host, port=port, smtp_url=smtp_url,
                         mail_from=mail_from, public_url=public_url, notebook_domain=notebook_domain,
-                        test_mode=test_mode)
+                        test_mode=test_mode, runtime=runtime, slurm_dir=slurm_dir.resolve() if slurm_dir else None,
+                        slurm_gateway=slurm_gateway, slurm_partition=slurm_partition,
+                        slurm_time_limit=slurm_time_limit)
     try:
         mail_target = open_mailer(settings.outbox_dir, settings.smtp_url, settings.mail_from).describe()
     except ValueError as err:
         raise typer.BadParameter(str(err), param_hint="--smtp-url/--mail-from") from None
+    from selfmaker.runtime.choice import RuntimeConfigError
     from selfmaker.services.base import ServiceError
     from selfmaker.services.quotas import QuotaConfigError
     from selfmaker.services.sagemaker.idle_config import IdleConfigError
@@ -115,7 +137,7 @@ def up(
     except ServiceError as err:  # a root password that breaks the password policy
         typer.echo(f"selfmaker up: SELFMAKER_ROOT_PASSWORD: {err.message}", err=True)
         raise typer.Exit(2) from None
-    except (QuotaConfigError, IdleConfigError) as err:
+    except (QuotaConfigError, IdleConfigError, RuntimeConfigError) as err:
         typer.echo(f"selfmaker up: {err}", err=True)
         raise typer.Exit(2) from None
     except StoreError as err:
@@ -128,7 +150,7 @@ def up(
     typer.echo(f"  aws --profile {PROFILE} sagemaker list-notebook-instances")
     for missing in server.orchestrator.runtime.unenforced():
         typer.echo(f"Warning: this host cannot enforce {missing} for notebook instances.", err=True)
-    _build_image_in_background(server.orchestrator.runtime)
+    _build_image_in_background(server.orchestrator.runtime.runtimes["local"])
     typer.echo(f"Mail goes to {mail_target}" + ("" if settings.smtp_url else "; read it with `selfmaker mail`"))
     typer.echo(f"Console: {settings.endpoint_url}/console/  (account {server.root.account_id}, root user)")
     typer.echo(f"Notebook instances: <name>-{server.root.account_id}.notebook.<region>.{settings.notebook_domain}")
@@ -287,7 +309,6 @@ _REQUEST_ID = typer.Argument(metavar="ID", help="The request's Id.")
 
 
 def _quota_store(data_dir: Path, database: str | None, command: str):
-    from selfmaker.services.quotas import tables  # noqa: F401  (its tables, before open_store creates them)
     from selfmaker.store.db import StoreError, open_store
 
     settings = Settings(data_dir=data_dir.resolve(), database_url=database)

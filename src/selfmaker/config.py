@@ -59,6 +59,22 @@ class Settings:
     idle_minute_seconds: float = field(default_factory=lambda: _env_float("SELFMAKER_IDLE_MINUTE_SECONDS", 60.0))
     # Budgets (services/budgets/checker.py): seconds between the checks of every budget's thresholds.
     budget_check_seconds: float = field(default_factory=lambda: _env_float("SELFMAKER_BUDGET_CHECK_SECONDS", 60.0))
+    # Several servers on one store (store/leases.py): a server whose heartbeat is older than this is dead, and
+    # the others take over its notebook instances and its once-per-cluster loops.
+    lease_seconds: float = field(default_factory=lambda: _env_float("SELFMAKER_LEASE_SECONDS", 30.0))
+
+    # Where notebook instances run: "local" (this host) or "slurm" (batch jobs of a Slurm cluster; SLURM_CONF
+    # and the Slurm commands say which). instance-types.yaml may send single types elsewhere.
+    runtime: str = field(default_factory=lambda: os.environ.get("SELFMAKER_RUNTIME") or "local")
+    # The Slurm runtime: a directory every node mounts at the same path (job directories and volumes); by
+    # default <data dir>/slurm, which suits a single-node cluster.
+    slurm_dir: Path | None = field(
+        default_factory=lambda: Path(os.environ["SELFMAKER_SLURM_DIR"]) if os.environ.get("SELFMAKER_SLURM_DIR")
+        else None)
+    # HOST[:PORT] the nodes' agents reach this server on (bound here; default all addresses, any free port).
+    slurm_gateway: str = field(default_factory=lambda: os.environ.get("SELFMAKER_SLURM_GATEWAY") or "0.0.0.0")
+    slurm_partition: str = field(default_factory=lambda: os.environ.get("SELFMAKER_SLURM_PARTITION") or "")
+    slurm_time_limit: str = field(default_factory=lambda: os.environ.get("SELFMAKER_SLURM_TIME_LIMIT") or "")
 
     # Test mode (``selfmaker up --test-mode``): answers moto's state reset, for test suites; loopback only.
     test_mode: bool = field(default_factory=lambda: os.environ.get("SELFMAKER_TEST_MODE", "") in ("1", "true"))

@@ -50,6 +50,10 @@ class InstanceType:
     estimated: bool = False  # specs from the family-and-size rule, not from AWS's published specs
     # Most tasks (processes and threads) at once: a fork bomb stops here, not at the host's limit.
     pids: int = 4096
+    # Where instances of the type run: "local" or "slurm" ("": the server's --runtime), and for Slurm the
+    # partition to submit to ("": the server's --slurm-partition, else Slurm's default).
+    runtime: str = ""
+    partition: str = ""
 
 
 def offered_names() -> list[str]:

@@ -25,7 +25,7 @@ from selfmaker.gateway.sns_links import sns_link_routes
 from selfmaker.gateway.test_clock import clock_routes, release_clock, restore_clock
 from selfmaker.gateway.test_reset import StateReset
 from selfmaker.mail import open_mailer
-from selfmaker.runtime.local import LocalRuntime
+from selfmaker.runtime.choice import build_runtime
 from selfmaker.services.budgets import ActionRunner, AlertSender, BudgetChecker, BudgetsService
 from selfmaker.services.ce import CostExplorerService
 from selfmaker.services.cloudformation import CloudFormationService
@@ -45,6 +45,7 @@ from selfmaker.services.sns import SNSService
 from selfmaker.services.sts.instance_credentials import InstanceCredentials
 from selfmaker.services.sts.provider import STSService
 from selfmaker.store.db import open_store
+from selfmaker.store.leases import Runner
 
 
 @dataclass
@@ -73,8 +74,9 @@ def build_server(settings: Settings) -> Server:
     if settings.test_mode:
         restore_clock(engine, clock)
     meter = Meter(engine, catalogue, clock)  # usage and cost, for Cost Explorer, Budgets, the console
-    orchestrator = NotebookOrchestrator(engine, LocalRuntime(settings.data_dir), logs, settings, catalogue, guest,
-                                        clock)
+    runner = Runner(engine, settings.lease_seconds)  # this process among the servers sharing the store
+    orchestrator = NotebookOrchestrator(engine, build_runtime(settings, catalogue), logs, settings, catalogue, guest,
+                                        clock, runner)
     mailer = open_mailer(settings.outbox_dir, settings.smtp_url, settings.mail_from)
     sns = SNSService(engine, mailer, allow_private_endpoints=settings.sns_allow_private_endpoints,
                      own_host=settings.host, own_port=settings.port, retry_delays=settings.sns_retry_delays)
@@ -82,7 +84,8 @@ def build_server(settings: Settings) -> Server:
     providers: dict[str, object] = {}  # stacks call the very providers the API serves (filled in below)
     budget_actions = ActionRunner(engine, meter, logs, providers, settings.endpoint_url)  # stop instances
     budget_checker = BudgetChecker(engine, meter, AlertSender(mailer, providers, settings.endpoint_url),
-                                   budget_actions, settings.budget_check_seconds)  # alerts and actions
+                                   budget_actions, settings.budget_check_seconds,  # alerts and actions
+                                   lease=lambda: runner.hold("budget-checker"))  # one server checks at a time
     cloudformation = CloudFormationService(engine, settings, providers, authorize)
     iam = IAMService(engine, credentials, directory)
     api = ApiHandler(
@@ -107,10 +110,12 @@ def build_server(settings: Settings) -> Server:
     activity = BrowserActivity()  # what people do in Jupyter, noted by the proxy, read by the idle checker
     proxy = NotebookProxy(engine, orchestrator, settings, activity)
     idle = IdleChecker(engine, orchestrator, logs, catalogue, idle_defaults, activity,
-                       settings.idle_check_seconds, settings.idle_minute_seconds)
+                       settings.idle_check_seconds, settings.idle_minute_seconds,
+                       lease=lambda: runner.hold("idle-checker"))
 
     @contextlib.asynccontextmanager
     async def lifespan(_app):
+        await runner.start()
         await orchestrator.reconcile()
         await sns.start()
         await cloudformation.start()
@@ -123,6 +128,7 @@ def build_server(settings: Settings) -> Server:
         await sns.close()
         await proxy.close()
         await orchestrator.close()
+        await runner.close()
 
     async def health(_request):
         return JSONResponse({"status": "ok"})

@@ -24,6 +24,9 @@ JUPYTER_STREAM = "jupyter.log"
 LogSink = Callable[[str, list[tuple[int, str]]], Awaitable[None]]
 # Called with the FailureReason when a running instance fails (e.g. it tampered with a file the server reads).
 FailureSink = Callable[[str], Awaitable[None]]
+# Called when a running instance ended without a Stop (a cluster scheduler cancelled or preempted it): whether
+# that is a failure, and the scheduler's reason.
+EndedSink = Callable[[bool, str], Awaitable[None]]
 
 
 class LifecycleFailure(Exception):
@@ -60,6 +63,9 @@ class InstanceSpec:
     services: list[GuestService] = field(default_factory=list)  # what the host serves in the instance's network
     aws_config: str = ""  # ~/.aws/config of root and ec2-user (the API's endpoint_url)
     on_failure: FailureSink | None = None
+    on_ended: EndedSink | None = None
+    instance_type: str = ""  # ml.t3.medium, ...: which runtime and which cluster resources
+    gpu_ids: list[int] | None = None  # which GPUs (None: the first `gpus`); a scheduler chose them
 
 
 @dataclass
@@ -92,8 +98,11 @@ class Runtime(Protocol):
     async def adopt(self, spec: InstanceSpec, log_sink: LogSink) -> Endpoint | None:
         """After a server restart: re-attach to a sandbox still running for this instance, or None."""
 
+    async def release(self, instance_id: str) -> None:
+        """Let go of an instance another server took over (several servers on one store); it runs on."""
+
     def endpoint(self, instance_id: str) -> Endpoint | None:
-        """The live endpoint of a running instance, or None."""
+        """The live endpoint of a running instance, also of one another server on this store runs, or None."""
 
     def alive(self, instance_id: str) -> bool:
         """Whether the instance's sandbox is still running."""

@@ -46,13 +46,21 @@ def driver_files(count: int) -> list[str]:
     return sorted({path for pattern in _DRIVER_GLOBS for path in glob.glob(pattern)})
 
 
-def device_nodes(count: int) -> list[str]:
-    """Device files a sandbox needs to use the first `count` GPUs (fewer if the host has fewer).
+def device_nodes(count: int, ids: list[int] | None = None) -> list[str]:
+    """Device files a sandbox needs to use the first `count` GPUs (fewer if the host has fewer), or the GPUs
+    numbered ``ids`` (those a scheduler such as Slurm assigned).
 
     Those are the numbered nodes plus every shared one (nvidiactl, nvidia-uvm, nvidia-caps/, ...): CUDA
     needs the control nodes whichever GPU it opens.
     """
-    if count <= 0:
+    if count <= 0 and not ids:
         return []
+    numbered = _numbered_nodes()
+    chosen = [p for p in numbered if int(p.name.removeprefix("nvidia")) in ids] if ids else numbered[:count]
     shared = sorted(p for p in _DEV.glob("nvidia*") if not _NUMBERED.fullmatch(p.name))
-    return [str(p) for p in shared + _numbered_nodes()[:count]]
+    return [str(p) for p in shared + chosen]
+
+
+def visible_devices(count: int, ids: list[int] | None = None) -> str:
+    """CUDA_VISIBLE_DEVICES for those GPUs."""
+    return ",".join(str(i) for i in (ids if ids else range(min(count, count_gpus()))))

@@ -224,10 +224,11 @@ class LocalRuntime:
 
     # --- the Runtime protocol ---
 
-    async def start(self, spec: InstanceSpec, log_sink: LogSink) -> Endpoint:
+    async def start(self, spec: InstanceSpec, log_sink: LogSink, token: str | None = None) -> Endpoint:
+        """Also takes Jupyter's secret from a caller that made it (the Slurm runtime's node agent)."""
         await self.stop(spec.instance_id)  # whatever is left of an earlier run
         paths = self._paths(spec.instance_id)
-        token = secrets.token_urlsafe(32)
+        token = token or secrets.token_urlsafe(32)
         inst = _Instance(paths, 0, token, spec=spec, sink=log_sink, volume_dir=str(spec.volume_dir))
         self._instances[spec.instance_id] = inst
         try:
@@ -325,11 +326,25 @@ class LocalRuntime:
             await self.stop(instance_id)
 
     def endpoint(self, instance_id: str) -> Endpoint | None:
-        return self._instances[instance_id].endpoint if self.alive(instance_id) else None
+        # An instance another server on this host runs (several servers on one store): reached from its
+        # state.json, without taking it over.
+        inst = self._instances.get(instance_id) or self._load(instance_id)
+        return inst.endpoint if inst is not None and _running(inst) else None
 
     def alive(self, instance_id: str) -> bool:
         inst = self._instances.get(instance_id)
         return inst is not None and _running(inst)
+
+    async def release(self, instance_id: str) -> None:
+        """Let go of an instance another server took over: its sandbox runs on, and this process no longer
+        tails its logs, serves its network or writes its state.json. Nothing happens to one it does not hold."""
+        inst = self._instances.pop(instance_id, None)
+        if inst is None:
+            return
+        if inst.tail is not None:
+            inst.tail.cancel()
+            await asyncio.gather(inst.tail, return_exceptions=True)
+        _close_servers(inst)
 
     async def close(self) -> None:
         tails = [inst.tail for inst in self._instances.values() if inst.tail is not None]
@@ -353,7 +368,7 @@ class LocalRuntime:
         _fresh_dir(paths.host, 0o755)
         if self.disks.supported:
             self.disks.fresh(paths.run / "scratch.ext4", paths.scratch, SCRATCH_BYTES, None)
-            self.disks.ensure(_volume_image(spec.volume_dir), spec.volume_dir, spec.volume_size_gb * 2**30, owner)
+            self.disks.ensure(volume_image(spec.volume_dir), spec.volume_dir, spec.volume_size_gb * 2**30, owner)
         else:
             _fresh_dir(paths.scratch, 0o755)
             spec.volume_dir.mkdir(parents=True, exist_ok=True)
@@ -412,13 +427,13 @@ class LocalRuntime:
     def _write_config(self, spec: InstanceSpec, paths: _Paths, scripts: list[tuple[str, str]]) -> None:
         """The supervisor's orders: which scripts to run (none after a reboot), then Jupyter."""
         env = {"LANG": "C.UTF-8", "PATH": ":".join([*self._path_prefix(), SYSTEM_PATH]), **spec.env}
+        if spec.gpus > 0:  # scripts and kernels alike see the GPUs the instance has, by the numbers it has them
+            env["CUDA_VISIBLE_DEVICES"] = gpus.visible_devices(spec.gpus, spec.gpu_ids)
         jupyter_env = dict(env)
         if self.image is not None:  # as SageMaker's: Jupyter's environment first, then conda's commands
             jupyter_env["PATH"] = f"{JUPYTER_PREFIX}/bin:{CONDA_ROOT}/bin:{SYSTEM_PATH}"
             if self.networks is not None:  # its loopback is its own: Jupyter may listen there too
                 jupyter_env[jupyter.LOCAL_HTTPS_ENV] = "1"
-        if spec.gpus > 0:
-            env["CUDA_VISIBLE_DEVICES"] = ",".join(str(i) for i in range(min(spec.gpus, gpus.count_gpus())))
         script_user = ("root", "/root") if self.as_root else (USER, HOME)
         config = {
             "scripts": [
@@ -636,14 +651,14 @@ class LocalRuntime:
 
     def volume_used(self, volume_dir: Path) -> int:
         """Bytes in use on a volume, as ``du`` counts them; of a Stopped one, what its image holds on disk."""
-        image = _volume_image(volume_dir)
+        image = volume_image(volume_dir)
         if image.exists() and not self.disks.mounted(volume_dir):
             return image.stat().st_blocks * 512
-        return _disk_usage(volume_dir)
+        return disk_usage(volume_dir)
 
     def _remove_volume(self, volume_dir: Path) -> None:
         if self.disks.supported:
-            self.disks.remove(_volume_image(volume_dir), volume_dir)
+            self.disks.remove(volume_image(volume_dir), volume_dir)
         if not self.disks.mounted(volume_dir):
             shutil.rmtree(volume_dir, ignore_errors=True)
 
@@ -750,7 +765,7 @@ async def _to_thread_to_the_end(func, *args):
         raise
 
 
-def _disk_usage(root: Path) -> int:
+def disk_usage(root: Path) -> int:
     """Allocated bytes under ``root``, never following links (a volume's links may point anywhere)."""
     total, pending = 0, [root]
     while pending:
@@ -768,13 +783,13 @@ def _disk_usage(root: Path) -> int:
     return total
 
 
-def _volume_image(volume_dir: Path) -> Path:
+def volume_image(volume_dir: Path) -> Path:
     return volume_dir.with_name(volume_dir.name + ".ext4")
 
 
 def _device_binds(spec: InstanceSpec) -> list[str]:
     """The instance's GPUs and Inferentia/Trainium chips."""
-    nodes = gpus.device_nodes(spec.gpus) + neuron.device_nodes(spec.accelerators)
+    nodes = gpus.device_nodes(spec.gpus, spec.gpu_ids) + neuron.device_nodes(spec.accelerators)
     return [arg for node in nodes for arg in ("--dev-bind", node, node)]
 
 

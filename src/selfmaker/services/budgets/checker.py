@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from sqlalchemy import Engine, Row, or_, select, update
@@ -45,14 +46,17 @@ class DueAction:
 
 class BudgetChecker:
     def __init__(self, engine: Engine, meter: Meter, sender: AlertSender, runner: ActionRunner,
-                 interval: float):
+                 interval: float, lease: Callable[[], bool] | None = None):
         self.engine, self.meter, self.sender, self.runner = engine, meter, sender, runner
         self.interval = interval  # seconds between checks
+        # Whether this server holds the budget checker's lease (blocks: the store), when several share one store.
+        self.lease = lease if lease is not None else lambda: True
+        self._holding = False  # whether it held the lease at the last pass
         self._task: asyncio.Task | None = None
 
     async def start(self) -> None:
         if self._task is None:
-            await asyncio.to_thread(self._interrupted)
+            self._holding = False
             self._task = asyncio.get_running_loop().create_task(self._loop())
 
     async def close(self) -> None:
@@ -65,7 +69,12 @@ class BudgetChecker:
     async def _loop(self) -> None:
         while True:
             try:
-                await self.check()
+                held = await asyncio.to_thread(self.lease)
+                if held and not self._holding:  # the first pass of this server, or it took over a dead one's
+                    await asyncio.to_thread(self._interrupted)
+                self._holding = held
+                if held:
+                    await self.check()
             except asyncio.CancelledError:
                 raise
             except Exception:  # one bad pass (a locked store) must not end the checking

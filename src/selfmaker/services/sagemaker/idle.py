@@ -17,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Protocol
 
@@ -55,7 +56,7 @@ class LogWriter(Protocol):
 class IdleChecker:
     def __init__(self, engine: Engine, orchestrator: Stopper, logs: LogWriter, catalogue: dict[str, InstanceType],
                  defaults: IdleDefaults, activity: BrowserActivity, check_seconds: float, minute_seconds: float,
-                 probe: JupyterProbe | None = None):
+                 probe: JupyterProbe | None = None, lease: Callable[[], bool] | None = None):
         self.engine = engine
         self.orchestrator = orchestrator
         self.logs = logs
@@ -65,6 +66,8 @@ class IdleChecker:
         self.check_seconds = check_seconds
         self.minute_seconds = minute_seconds
         self.probe = probe if probe is not None else JupyterProbe()
+        # Whether this server holds the idle checker's lease (blocks: the store), when several share one store.
+        self.lease = lease
         self._started = time.time()
         self._told: dict[str, str] = {}  # instance id -> the unusable tag value its log already names
         self._unanswered: set[str] = set()  # instances whose silent Jupyter the server's log already names
@@ -85,7 +88,8 @@ class IdleChecker:
         while True:
             await asyncio.sleep(self.check_seconds)
             try:
-                await self.check_once()
+                if self.lease is None or await asyncio.to_thread(self.lease):
+                    await self.check_once()
             except Exception:  # noqa: BLE001 - the next pass tries again
                 log.exception("the idle check failed")
 

@@ -18,6 +18,7 @@ from selfmaker.services.base import RequestContext, ServiceError, validation_err
 from selfmaker.services.metering import record_owner, record_status
 from selfmaker.services.metering.tables import notebook_owners
 from selfmaker.services.quotas import QuotaBook, check_notebook_quotas
+from selfmaker.services.quotas.capacity import CLUSTER
 from selfmaker.services.sagemaker.common import arn, listing_page, write_tags
 from selfmaker.services.sagemaker.notebook_hosts import notebook_netloc, notebook_origin
 from selfmaker.services.sagemaker.orchestrator import NotebookOrchestrator
@@ -84,7 +85,14 @@ class NotebookInstances:
             raise validation_error(
                 f"Instance type {name} is not offered by this Selfmaker server. Offered types: {offered}."
             )
-        if kind.gpus > count_gpus():
+        if name in CLUSTER.types:
+            if kind.gpus > CLUSTER.most_on_one_node():
+                raise ServiceError(
+                    "ResourceLimitExceeded",
+                    f"{name} needs {kind.gpus} GPU(s) ({kind.gpu_model}), but no node of this Selfmaker server's "
+                    f"Slurm cluster has more than {CLUSTER.most_on_one_node()}. Choose a type with fewer GPUs.",
+                )
+        elif kind.gpus > count_gpus():
             raise ServiceError(
                 "ResourceLimitExceeded",
                 f"{name} needs {kind.gpus} GPU(s) ({kind.gpu_model}), but this Selfmaker host has "
@@ -135,6 +143,7 @@ class NotebookInstances:
                 .where(notebook_instances.c.instance_id == instance_id)
                 .values(status=status, last_modified_time=time.time(), **values)
             )
+            self.orchestrator.claim(conn, instance_id)  # this server carries the change out (store/leases.py)
             record_status(conn, instance_id, status, self.clock.now())
 
     # --- operations ---------------------------------------------------------------------------------
@@ -177,6 +186,7 @@ class NotebookInstances:
                     )
                 )
                 write_tags(conn, instance_arn, params.get("Tags", []))
+                self.orchestrator.claim(conn, instance_id)
                 record_owner(conn, instance_id, ctx.account_id, ctx.principal_arn)
                 record_status(conn, instance_id, st.PENDING, self.clock.now())
         except IntegrityError:

@@ -4,6 +4,13 @@ The API persists the state it enters (Pending, Stopping, Deleting) before anythi
 class then makes it true and records the outcome. On server start, ``reconcile`` reads the store and
 brings the world back in line: re-adopt sandboxes that kept running, restart those that did not, and
 finish any stop or delete that was under way.
+
+Several servers may share one store (store/leases.py): each instance then has a runner, the server that carries
+out its transitions. The API's state change claims the instance for the server that took the call, in the same
+transaction; every status this class writes is compare-and-set on the instance still being this server's, so a
+server that was presumed dead never overwrites its successor. A sweep in every server (at start, then every half
+lease) takes over the instances of dead runners and does for each what a restart does; instances of live
+runners it leaves alone.
 """
 
 from __future__ import annotations
@@ -15,7 +22,7 @@ import time
 from pathlib import Path
 from typing import Protocol
 
-from sqlalchemy import Engine, delete, select, update
+from sqlalchemy import Connection, Engine, String, delete, literal, select, update
 
 from selfmaker.clock import Clock
 from selfmaker.config import Settings
@@ -26,6 +33,7 @@ from selfmaker.runtime.sandbox.limits import Limits
 from selfmaker.runtime.sandbox.network import GuestService
 from selfmaker.services.metering import record_status
 from selfmaker.services.sts.instance_credentials import instance_env
+from selfmaker.store.leases import Runner, leases
 from selfmaker.store.tables import (
     lifecycle_configs,
     notebook_instances,
@@ -38,6 +46,12 @@ log = logging.getLogger("selfmaker.notebooks")
 
 LOG_GROUP = "/aws/sagemaker/NotebookInstances"
 DELETED = "Deleted"  # the last entry of an instance's history (not a status SageMaker shows)
+LEASE_PREFIX = "notebook-instance/"  # an instance's lease: which server runs it
+SETTLED = (st.STOPPED, st.FAILED)  # nothing runs and nothing is under way: such an instance needs no runner
+
+
+def lease_name(instance_id: str) -> str:
+    return LEASE_PREFIX + instance_id
 
 
 class GuestServices(Protocol):
@@ -51,7 +65,7 @@ class GuestServices(Protocol):
 class NotebookOrchestrator:
     def __init__(
         self, engine: Engine, runtime: Runtime, logs, settings: Settings, catalogue: dict[str, InstanceType],
-        guest: GuestServices | None = None, clock: Clock | None = None,
+        guest: GuestServices | None = None, clock: Clock | None = None, runner: Runner | None = None,
     ):
         self.engine = engine
         self.clock = clock if clock is not None else Clock()  # the metering clock
@@ -60,7 +74,13 @@ class NotebookOrchestrator:
         self.runtime = runtime
         self.logs = logs
         self.settings = settings
+        self.runner = runner if runner is not None else Runner(engine, settings.lease_seconds)
         self._tasks: dict[str, asyncio.Task] = {}
+        self._sweeper: asyncio.Task | None = None
+
+    def claim(self, conn: Connection, instance_id: str) -> None:
+        """Make an instance this server's, in the API's transaction that persists its new state."""
+        self.runner.claim(conn, lease_name(instance_id))
 
     # --- entry points (called by the API after it persisted the new state) ---------------------
 
@@ -87,6 +107,7 @@ class NotebookOrchestrator:
                 notebook_instances.c.instance_id == instance_id, notebook_instances.c.status == st.IN_SERVICE,
             ).values(status=st.STOPPING, last_modified_time=now)).rowcount
             if changed:
+                self.claim(conn, instance_id)  # the server that checks idleness may not be the one running it
                 record_status(conn, instance_id, st.STOPPING, self.clock.now())
         if changed:
             self._spawn(instance_id, self._stop_noting(instance_id, now, stopping_note, stopped_note))
@@ -110,26 +131,70 @@ class NotebookOrchestrator:
         return await asyncio.to_thread(self.runtime.volume_used, self.volume_dir(instance_id))
 
     async def reconcile(self) -> None:
-        with self.engine.connect() as conn:
-            rows = conn.execute(select(notebook_instances)).all()
-        for row in rows:
-            if row.status == st.IN_SERVICE:
-                endpoint = await self.runtime.adopt(self._spec(row, first_start=False), self._sink(row))
-                if endpoint is None:
-                    log.info("%s was InService but its sandbox is gone: starting it again", row.name)
-                    self._set(row.instance_id, status=st.PENDING)
-                    self.start(row.instance_id)
-            elif row.status == st.PENDING:
-                await self.runtime.stop(row.instance_id)  # a start cut short: begin it anew
+        """At server start: the first sweep, then one every half lease."""
+        await self.sweep()
+        self._sweeper = asyncio.get_running_loop().create_task(self._sweeping())
+
+    async def sweep(self) -> None:
+        """Take over the instances whose runner is dead (or that have none) and bring each in line; let go of
+        those another server took over (their sandboxes keep running, that server carries on)."""
+        holders = await asyncio.to_thread(self._holders)
+        alive = await asyncio.to_thread(self.runner.alive)  # after: a runner beats before it claims anything
+        for instance_id, status, holder in holders:
+            try:
+                if holder == self.runner.id:
+                    continue
+                if holder in alive:
+                    if instance_id not in self._tasks:
+                        await self.runtime.release(instance_id)
+                elif status not in SETTLED and await asyncio.to_thread(
+                        self.runner.take, lease_name(instance_id), holder):
+                    if holder is not None:
+                        log.info("taking over notebook instance %s from runner %s, which is gone", instance_id, holder)
+                    await self._resume(instance_id)
+            except Exception:  # noqa: BLE001 - one instance's trouble is its own; the next sweep tries again
+                log.exception("sweeping notebook instance %s failed", instance_id)
+
+    def _holders(self) -> list[tuple[str, str, str | None]]:
+        nb = notebook_instances
+        joined = nb.outerjoin(leases, leases.c.name == literal(LEASE_PREFIX, String) + nb.c.instance_id)
+        with self.engine.connect() as conn:  # one statement: status and holder as of one moment
+            return [tuple(row) for row in conn.execute(
+                select(nb.c.instance_id, nb.c.status, leases.c.holder).select_from(joined)).all()]
+
+    async def _resume(self, instance_id: str) -> None:
+        """Do for an instance just taken over what its transition needs (what a restart does)."""
+        row = self._row(instance_id)
+        if row is None:
+            return
+        if row.status == st.IN_SERVICE:
+            endpoint = await self.runtime.adopt(self._spec(row, first_start=False), self._sink(row))
+            if endpoint is None and self._set(row.instance_id, status=st.PENDING):
+                log.info("%s was InService but its sandbox is gone: starting it again", row.name)
                 self.start(row.instance_id)
-            elif row.status == st.STOPPING:
-                self.stop(row.instance_id)
-            elif row.status == st.DELETING:
-                self.delete(row.instance_id)
-            elif row.status == st.UPDATING:
-                self._set(row.instance_id, status=st.STOPPED)
+        elif row.status == st.PENDING:
+            await self.runtime.stop(row.instance_id)  # a start cut short: begin it anew
+            self.start(row.instance_id)
+        elif row.status == st.STOPPING:
+            self.stop(row.instance_id)
+        elif row.status == st.DELETING:
+            self.delete(row.instance_id)
+        elif row.status == st.UPDATING:
+            self._set(row.instance_id, status=st.STOPPED)
+
+    async def _sweeping(self) -> None:
+        while True:
+            await asyncio.sleep(self.runner.lease_seconds / 2)
+            try:
+                await self.sweep()
+            except Exception:  # noqa: BLE001 - a store away for a moment; the next sweep tries again
+                log.exception("the sweep of notebook instances failed")
 
     async def close(self) -> None:
+        if self._sweeper is not None:
+            self._sweeper.cancel()
+            await asyncio.gather(self._sweeper, return_exceptions=True)
+            self._sweeper = None
         for task in list(self._tasks.values()):
             task.cancel()
         await asyncio.gather(*self._tasks.values(), return_exceptions=True)
@@ -169,9 +234,10 @@ class NotebookOrchestrator:
             return
         first_start = not row.on_create_done
         spec = self._spec(row, first_start)
-        if first_start:
-            # Persisted before it runs: OnCreate runs once, even if the server dies during it.
-            self._set(instance_id, on_create_done=True)
+        # Persisted before it runs: OnCreate runs once, even if the server dies during it. Also the check that
+        # the instance is still this server's (another may have taken it over while we were presumed dead).
+        if not self._set(instance_id, on_create_done=True):
+            return
         try:
             await self.runtime.start(spec, self._sink(row))
         except LifecycleFailure as failure:
@@ -183,9 +249,12 @@ class NotebookOrchestrator:
             await self.runtime.stop(instance_id)
             self._set(instance_id, status=st.FAILED, failure_reason=f"The notebook instance could not start: {exc}")
         else:
-            self._set(instance_id, status=st.IN_SERVICE, failure_reason=None)
+            if not self._set(instance_id, status=st.IN_SERVICE, failure_reason=None):
+                await self.runtime.release(instance_id)  # its new runner starts it anew
 
     async def _stop(self, instance_id: str) -> None:
+        if not self._ours(instance_id):  # taken over meanwhile: its new runner stops it
+            return
         await self.runtime.stop(instance_id)
         self._set(instance_id, status=st.STOPPED)
 
@@ -209,13 +278,18 @@ class NotebookOrchestrator:
 
     async def _delete(self, instance_id: str) -> None:
         row = self._row(instance_id)
+        if row is None or not self._ours(instance_id):
+            return
         await self.runtime.delete(instance_id, self.volume_dir(instance_id))
         with self.engine.begin() as conn:
-            if row is not None:
-                conn.execute(delete(tags).where(tags.c.resource_arn == row.arn))
+            if not conn.execute(delete(notebook_instances).where(
+                    notebook_instances.c.instance_id == instance_id, self.runner.holds(lease_name(instance_id)))
+                    ).rowcount:
+                return  # taken over meanwhile: its new runner deletes it
+            conn.execute(delete(tags).where(tags.c.resource_arn == row.arn))
             conn.execute(delete(notebook_tokens).where(notebook_tokens.c.instance_id == instance_id))
             conn.execute(delete(notebook_sessions).where(notebook_sessions.c.instance_id == instance_id))
-            conn.execute(delete(notebook_instances).where(notebook_instances.c.instance_id == instance_id))
+            conn.execute(delete(leases).where(leases.c.name == lease_name(instance_id)))
             record_status(conn, instance_id, DELETED, self.clock.now())
 
     # --- helpers ----------------------------------------------------------------------------------
@@ -226,15 +300,23 @@ class NotebookOrchestrator:
                 select(notebook_instances).where(notebook_instances.c.instance_id == instance_id)
             ).first()
 
-    def _set(self, instance_id: str, **values) -> None:
+    def _set(self, instance_id: str, **values) -> bool:
+        """Write an instance's row if it is still this server's (compare-and-set); whether it was."""
         if "status" in values:
             values["last_modified_time"] = time.time()
         with self.engine.begin() as conn:
-            conn.execute(
-                update(notebook_instances).where(notebook_instances.c.instance_id == instance_id).values(**values)
-            )
+            if not conn.execute(update(notebook_instances).where(
+                    notebook_instances.c.instance_id == instance_id, self.runner.holds(lease_name(instance_id)),
+            ).values(**values)).rowcount:
+                log.info("notebook instance %s is no longer this server's: %s not written", instance_id, values)
+                return False
             if "status" in values:
                 record_status(conn, instance_id, values["status"], self.clock.now())
+        return True
+
+    def _ours(self, instance_id: str) -> bool:
+        with self.engine.connect() as conn:
+            return bool(conn.execute(select(self.runner.holds(lease_name(instance_id)))).scalar())
 
     def _scripts(self, row) -> tuple[str | None, str | None, str]:
         if not row.lifecycle_config_name:
@@ -292,12 +374,27 @@ class NotebookOrchestrator:
             services=self.guest.for_instance(row.instance_id) if isolated else [],
             aws_config=self.guest.aws_config(region) if isolated else "",
             on_failure=lambda reason: self._failed_while_running(row.instance_id, reason),
+            on_ended=lambda failed, reason: self._ended_while_running(row.instance_id, failed, reason),
+            instance_type=row.instance_type,
         )
 
     async def _failed_while_running(self, instance_id: str, reason: str) -> None:
         """A running instance broke a rule of its sandbox: it goes Failed and stops, as one that failed to start."""
         log.warning("notebook instance %s failed: %s", instance_id, reason)
-        self._set(instance_id, status=st.FAILED, failure_reason=reason)
+        if self._set(instance_id, status=st.FAILED, failure_reason=reason):
+            self._spawn(instance_id, self.runtime.stop(instance_id))
+
+    async def _ended_while_running(self, instance_id: str, failed: bool, reason: str) -> None:
+        """A running instance ended without a Stop (its cluster job was cancelled, preempted or ran out of time):
+        Failed with the scheduler's reason, or Stopped with the reason in its jupyter.log stream."""
+        row = self._row(instance_id)
+        if row is None or row.status != st.IN_SERVICE:
+            return
+        log.info("notebook instance %s ended: %s", row.name, reason)
+        if not (self._set(instance_id, status=st.FAILED, failure_reason=reason) if failed
+                else self._set(instance_id, status=st.STOPPED)):
+            return
+        await self._note(row, time.time(), reason)
         self._spawn(instance_id, self.runtime.stop(instance_id))
 
     def _sink(self, row) -> LogSink:

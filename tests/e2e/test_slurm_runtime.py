@@ -1,0 +1,247 @@
+"""The Slurm runtime end to end: boto3 → a real `selfmaker up --runtime slurm` → sbatch on a real single-node
+Slurm cluster (tests/slurm.py) → the node agent's sandbox → Jupyter through the proxy.
+
+The cluster's two GPUs are stand-in device files (there is no GPU here): Slurm assigns them to jobs as it would
+real ones, and the tests check that an instance gets exactly the ones Slurm assigned (CUDA_VISIBLE_DEVICES);
+that CUDA works with them is for a GPU machine.
+"""
+
+from __future__ import annotations
+
+import base64
+import signal
+import time
+
+import pytest
+
+from tests.e2e.jupyter_client import NotebookSession
+from tests.slurm_server import clear, slurm_server
+
+ROLE = "arn:aws:iam::123456789012:role/SageMakerRole"
+WAIT = {"Delay": 1, "MaxAttempts": 120}
+GROUP = "/aws/sagemaker/NotebookInstances"
+# GPU types go to the `gpu` partition; ml.t3.large stays on this host (the per-type runtime).
+INSTANCE_TYPES = """\
+ml.g4dn.xlarge: {partition: gpu, vcpus: 2, memory_gib: 2}
+ml.t3.large: {runtime: local}
+"""
+QUOTAS = "defaults:\n  ml.g4dn.xlarge: 4\n"
+
+
+@pytest.fixture(scope="module")
+def cluster(slurm_cluster):
+    clear(slurm_cluster)
+    return slurm_cluster
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory, cluster):
+    files = {"instance-types.yaml": INSTANCE_TYPES, "quotas.yaml": QUOTAS}
+    with slurm_server(tmp_path_factory.mktemp("slurm"), cluster, files) as proc:
+        yield proc
+
+
+def _jobs(cluster, name: str) -> list[tuple[str, str, str]]:
+    """(job id, state, reason) of the instance's jobs, by the job name the runtime gives them."""
+    out = cluster.run("squeue", "--noheader", "--all", "--states=all", f"--name=selfmaker-{name}",
+                      "--format=%i|%T|%r")
+    return [tuple(line.split("|", 2)) for line in out.splitlines()]
+
+
+def _live_job(cluster, name: str) -> str:
+    live = [job for job, state, _ in _jobs(cluster, name) if state in ("RUNNING", "PENDING", "CONFIGURING")]
+    assert len(live) == 1, _jobs(cluster, name)
+    return live[0]
+
+
+def _messages(server, stream: str) -> list[str]:
+    logs = server.client("logs")
+    try:
+        return [e["message"] for e in logs.get_log_events(logGroupName=GROUP, logStreamName=stream)["events"]]
+    except logs.exceptions.ResourceNotFoundException:
+        return []
+
+
+def _wait_status(sm, name: str, status: str, timeout: float = 90) -> dict:
+    deadline = time.monotonic() + timeout
+    while True:
+        described = sm.describe_notebook_instance(NotebookInstanceName=name)
+        if described["NotebookInstanceStatus"] == status:
+            return described
+        assert time.monotonic() < deadline, described
+        time.sleep(0.5)
+
+
+def _session(sm, name: str) -> NotebookSession:
+    return NotebookSession(sm.create_presigned_notebook_instance_url(NotebookInstanceName=name)["AuthorizedUrl"])
+
+
+def _config(sm, name: str, on_create: str = "", on_start: str = "") -> None:
+    kwargs = {}
+    if on_create:
+        kwargs["OnCreate"] = [{"Content": base64.b64encode(on_create.encode()).decode()}]
+    if on_start:
+        kwargs["OnStart"] = [{"Content": base64.b64encode(on_start.encode()).decode()}]
+    sm.create_notebook_instance_lifecycle_config(NotebookInstanceLifecycleConfigName=name, **kwargs)
+
+
+def test_an_instance_is_a_slurm_job_and_keeps_its_volume_across_stop_and_start(server, cluster):
+    sm = server.client("sagemaker")
+    _config(sm, "hello", on_create="#!/bin/bash\necho made on create\n")
+    sm.create_notebook_instance(NotebookInstanceName="sj", InstanceType="ml.t3.medium", RoleArn=ROLE,
+                                LifecycleConfigName="hello")
+    sm.get_waiter("notebook_instance_in_service").wait(NotebookInstanceName="sj", WaiterConfig=WAIT)
+    job = _live_job(cluster, "sj")
+    assert dict((j, s) for j, s, _ in _jobs(cluster, "sj"))[job] == "RUNNING"
+    fields = cluster.run("scontrol", "--oneliner", "show", "job", job)
+    assert "NumCPUs=2" in fields and "MinMemoryNode=4G" in fields  # ml.t3.medium: 2 vCPUs, 4 GiB
+
+    out = _session(sm, "sj").run(
+        "open('/home/ec2-user/SageMaker/kept.txt', 'w').write('on the shared volume')\n"
+        "print(2 + 2)\n")
+    assert out.strip() == "4"
+    assert _messages(server, "sj/LifecycleConfigOnCreate") == ["made on create"]
+    assert f"Selfmaker: submitted Slurm job {job}." in _messages(server, "sj/jupyter.log")
+
+    sm.stop_notebook_instance(NotebookInstanceName="sj")
+    sm.get_waiter("notebook_instance_stopped").wait(NotebookInstanceName="sj", WaiterConfig=WAIT)
+    assert cluster.job(job)[0] in ("CANCELLED", "COMPLETED")  # the job is gone: its allocation is free
+    assert not [j for j, state, _ in _jobs(cluster, "sj") if state in ("RUNNING", "PENDING")]
+
+    sm.start_notebook_instance(NotebookInstanceName="sj")
+    sm.get_waiter("notebook_instance_in_service").wait(NotebookInstanceName="sj", WaiterConfig=WAIT)
+    assert _live_job(cluster, "sj") != job  # a new job, on the same volume
+    read = "print(open('/home/ec2-user/SageMaker/kept.txt').read())"
+    assert _session(sm, "sj").run(read).strip() == "on the shared volume"
+    assert (server.data_dir / "slurm" / "volumes" / f"{_instance_id(server, 'sj')}.ext4").exists()
+    sm.stop_notebook_instance(NotebookInstanceName="sj")
+    sm.get_waiter("notebook_instance_stopped").wait(NotebookInstanceName="sj", WaiterConfig=WAIT)
+
+
+def _instance_id(server, name: str) -> str:
+    folders = [p.name for p in (server.data_dir / "slurm" / "jobs").iterdir()
+               if f"instance {name} (" in (p / "job.sh").read_text()]
+    assert len(folders) == 1
+    return folders[0]
+
+
+def test_a_job_held_in_the_queue_keeps_the_instance_pending_with_slurms_reason(server, cluster):
+    sm = server.client("sagemaker")
+    cluster.drain("maintenance")
+    try:
+        sm.create_notebook_instance(NotebookInstanceName="queued", InstanceType="ml.t3.medium", RoleArn=ROLE)
+        deadline = time.monotonic() + 30
+        while not any("waiting in the queue" in m for m in _messages(server, "queued/jupyter.log")):
+            assert time.monotonic() < deadline, _messages(server, "queued/jupyter.log")
+            time.sleep(0.5)
+        waiting = [m for m in _messages(server, "queued/jupyter.log") if "waiting in the queue" in m]
+        job, state, reason = _jobs(cluster, "queued")[0]
+        assert state == "PENDING"
+        assert waiting[0].startswith(f"Selfmaker: Slurm job {job} is waiting in the queue: ")
+        assert any(word in " ".join(waiting) for word in ("ReqNodeNotAvail", "DRAINED"))
+        time.sleep(3)  # longer than a start takes here: no time-out turns waiting into Failed
+        assert sm.describe_notebook_instance(NotebookInstanceName="queued")["NotebookInstanceStatus"] == "Pending"
+    finally:
+        cluster.resume()
+    sm.get_waiter("notebook_instance_in_service").wait(NotebookInstanceName="queued", WaiterConfig=WAIT)
+    sm.stop_notebook_instance(NotebookInstanceName="queued")
+    sm.get_waiter("notebook_instance_stopped").wait(NotebookInstanceName="queued", WaiterConfig=WAIT)
+
+
+def test_scancel_from_outside_makes_the_instance_stopped(server, cluster):
+    sm = server.client("sagemaker")
+    sm.create_notebook_instance(NotebookInstanceName="cancelled", InstanceType="ml.t3.medium", RoleArn=ROLE)
+    sm.get_waiter("notebook_instance_in_service").wait(NotebookInstanceName="cancelled", WaiterConfig=WAIT)
+    job = _live_job(cluster, "cancelled")
+    cluster.run("scancel", job)  # an admin, or a reservation ending
+    described = _wait_status(sm, "cancelled", "Stopped")
+    assert "FailureReason" not in described
+    assert any(m.startswith(f"Slurm job {job} ended: CANCELLED") for m in _messages(server, "cancelled/jupyter.log"))
+    sm.start_notebook_instance(NotebookInstanceName="cancelled")  # and it starts again as any Stopped one
+    sm.get_waiter("notebook_instance_in_service").wait(NotebookInstanceName="cancelled", WaiterConfig=WAIT)
+    instance_id = _instance_id(server, "cancelled")
+    sm.stop_notebook_instance(NotebookInstanceName="cancelled")
+    sm.get_waiter("notebook_instance_stopped").wait(NotebookInstanceName="cancelled", WaiterConfig=WAIT)
+    sm.delete_notebook_instance(NotebookInstanceName="cancelled")
+    _wait_gone(sm, "cancelled")
+    shared = server.data_dir / "slurm"
+    assert not list((shared / "volumes").glob(f"{instance_id}*")) and not (shared / "jobs" / instance_id).exists()
+
+
+def _wait_gone(sm, name: str) -> None:
+    deadline = time.monotonic() + 60
+    while name in [i["NotebookInstanceName"] for i in sm.list_notebook_instances()["NotebookInstances"]]:
+        assert time.monotonic() < deadline
+        time.sleep(0.5)
+
+
+def test_a_failing_lifecycle_script_on_the_node_fails_the_instance_with_its_reason(server, cluster):
+    sm = server.client("sagemaker")
+    _config(sm, "broken", on_create="#!/bin/bash\necho 'pip install exploded' >&2\nexit 7\n")
+    sm.create_notebook_instance(NotebookInstanceName="broken", InstanceType="ml.t3.medium", RoleArn=ROLE,
+                                LifecycleConfigName="broken")
+    described = _wait_status(sm, "broken", "Failed")
+    assert "exit code 7" in described["FailureReason"]
+    assert described["FailureReason"].startswith("Notebook Instance Lifecycle Config")
+    assert _messages(server, "broken/LifecycleConfigOnCreate") == ["pip install exploded"]
+    assert not [j for j, state, _ in _jobs(cluster, "broken") if state in ("RUNNING", "PENDING")]
+
+
+def test_gpu_instances_get_exactly_the_gpus_slurm_assigned(server, cluster):
+    sm = server.client("sagemaker")
+    for name in ("gpu-a", "gpu-b"):
+        sm.create_notebook_instance(NotebookInstanceName=name, InstanceType="ml.g4dn.xlarge", RoleArn=ROLE)
+    seen = {}
+    for name in ("gpu-a", "gpu-b"):
+        sm.get_waiter("notebook_instance_in_service").wait(NotebookInstanceName=name, WaiterConfig=WAIT)
+        job = _live_job(cluster, name)
+        fields = cluster.run("scontrol", "--oneliner", "show", "job", job)
+        assert "Partition=gpu" in fields and "gres:gpu:1" in fields
+        seen[name] = _session(sm, name).run("import os; print(os.environ['CUDA_VISIBLE_DEVICES'])").strip()
+    assert sorted(seen.values()) == ["0", "1"]  # one GPU each, never the same one
+    # The cluster has two GPUs: the quota of 4 is capped at what it can run.
+    quota = server.client("service-quotas").list_service_quotas(ServiceCode="sagemaker")["Quotas"]
+    capped = [q["Value"] for q in quota if q["QuotaName"].startswith("ml.g4dn.xlarge for notebook")]
+    assert capped == [2.0]
+    for name in ("gpu-a", "gpu-b"):
+        sm.stop_notebook_instance(NotebookInstanceName=name)
+    for name in ("gpu-a", "gpu-b"):
+        sm.get_waiter("notebook_instance_stopped").wait(NotebookInstanceName=name, WaiterConfig=WAIT)
+
+
+def test_a_type_kept_local_runs_on_this_host_without_a_job(server, cluster):
+    sm = server.client("sagemaker")
+    sm.create_notebook_instance(NotebookInstanceName="here", InstanceType="ml.t3.large", RoleArn=ROLE)
+    sm.get_waiter("notebook_instance_in_service").wait(NotebookInstanceName="here", WaiterConfig=WAIT)
+    assert _jobs(cluster, "here") == []
+    assert _session(sm, "here").run("print('local')").strip() == "local"
+    sm.stop_notebook_instance(NotebookInstanceName="here")
+    sm.get_waiter("notebook_instance_stopped").wait(NotebookInstanceName="here", WaiterConfig=WAIT)
+
+
+def test_sigkill_of_the_server_re_adopts_the_running_job(tmp_path, cluster):
+    with slurm_server(tmp_path, cluster) as server:
+        sm = server.client("sagemaker")
+        _config(sm, "boot", on_start="#!/bin/bash\nhead -c 8 /dev/urandom | od -An -tx1 | tr -d ' ' > /tmp/boot\n")
+        sm.create_notebook_instance(NotebookInstanceName="kept", InstanceType="ml.t3.medium", RoleArn=ROLE,
+                                    LifecycleConfigName="boot")
+        sm.get_waiter("notebook_instance_in_service").wait(NotebookInstanceName="kept", WaiterConfig=WAIT)
+        job = _live_job(cluster, "kept")
+        read_boot = "print(open('/tmp/boot').read().strip())"
+        boot = _session(sm, "kept").run(read_boot).strip()
+
+        server.kill(signal.SIGKILL)
+        assert cluster.job(job)[0] == "RUNNING"  # the job outlives the server
+        server.start()
+        sm = server.client("sagemaker")
+        assert sm.describe_notebook_instance(NotebookInstanceName="kept")["NotebookInstanceStatus"] == "InService"
+        session = _session(sm, "kept")
+        assert session.run(read_boot).strip() == boot  # the same sandbox, not restarted
+        assert _live_job(cluster, "kept") == job
+        # Its guest services came back too: the metadata service answers inside.
+        out = session.run("import urllib.request as u\nprint(u.urlopen("
+                          "'http://169.254.169.254/latest/meta-data/instance-type', timeout=5).read().decode())")
+        assert out.strip() == "ml.t3.medium"
+        sm.stop_notebook_instance(NotebookInstanceName="kept")
+        sm.get_waiter("notebook_instance_stopped").wait(NotebookInstanceName="kept", WaiterConfig=WAIT)
+        assert cluster.job(job)[0] in ("CANCELLED", "COMPLETED")
