@@ -9,7 +9,10 @@ that CUDA works with them is for a GPU machine.
 from __future__ import annotations
 
 import base64
+import contextlib
+import json
 import signal
+import socket
 import time
 
 import pytest
@@ -245,3 +248,44 @@ def test_sigkill_of_the_server_re_adopts_the_running_job(tmp_path, cluster):
         sm.stop_notebook_instance(NotebookInstanceName="kept")
         sm.get_waiter("notebook_instance_stopped").wait(NotebookInstanceName="kept", WaiterConfig=WAIT)
         assert cluster.job(job)[0] in ("CANCELLED", "COMPLETED")
+
+
+def _exchange(address: tuple[str, int], data: bytes) -> bytes:
+    """What a peer gets back for ``data`` before the other side closes (or 5 s pass)."""
+    with socket.create_connection(address, timeout=5) as conn:
+        conn.sendall(data)
+        received = b""
+        with contextlib.suppress(TimeoutError):
+            while chunk := conn.recv(4096):
+                received += chunk
+        return received
+
+
+def test_the_links_between_server_and_node_refuse_anyone_without_the_keys(server, cluster):
+    """Another user of the cluster who can reach the server's gateway and the node's Jupyter port gets nothing
+    without the per-start secrets in the job directory (root only)."""
+    sm = server.client("sagemaker")
+    sm.create_notebook_instance(NotebookInstanceName="guarded", InstanceType="ml.t3.medium", RoleArn=ROLE)
+    sm.get_waiter("notebook_instance_in_service").wait(NotebookInstanceName="guarded", WaiterConfig=WAIT)
+    job_dir = server.data_dir / "slurm" / "jobs" / _instance_id(server, "guarded")
+    assert oct(job_dir.stat().st_mode & 0o777) == "0o700" and oct((job_dir / "spec.json").stat().st_mode)[-3:] == "600"
+    spec = json.loads((job_dir / "spec.json").read_text())
+    gateway = tuple(spec["gateway"])
+    node = tuple(json.loads((job_dir / "state.json").read_text())["address"])
+    instance_id = spec["instance"]["instance_id"]
+    request = b"GET /api/status HTTP/1.1\r\nHost: x\r\n\r\n"
+    # The node's Jupyter: nothing without the relay key, not even Jupyter's own answer.
+    assert _exchange(node, request) == b""
+    assert _exchange(node, b"wrong-key\n" + request) == b""
+    assert _exchange(node, f"{spec['guest_key']}\n".encode() + request) == b""  # the other key is no use either
+    # The gateway: a READY with a wrong ticket, or a spent one, is refused; a GUEST without the key gets nothing.
+    assert _exchange(gateway, f"READY {instance_id} not-the-ticket 1\n".encode()) == b"REFUSED\n"
+    assert _exchange(gateway, f"READY {instance_id} {spec['ticket']} 1\n".encode()) == b"REFUSED\n"  # used once
+    metadata = b"GET /latest/meta-data/instance-type HTTP/1.1\r\nHost: 169.254.169.254\r\n\r\n"
+    assert _exchange(gateway, f"GUEST {instance_id} {spec['relay_key']} 1\n".encode() + metadata) == b""
+    assert _exchange(gateway, b"x" * 100_000) == b""  # no line at all
+    # With the keys, both work (so the refusals above are the keys' doing), and the instance is unharmed.
+    assert b"200 OK" in _exchange(gateway, f"GUEST {instance_id} {spec['guest_key']} 1\n".encode() + metadata)
+    assert _session(sm, "guarded").run("print('still fine')").strip() == "still fine"
+    sm.stop_notebook_instance(NotebookInstanceName="guarded")
+    sm.get_waiter("notebook_instance_stopped").wait(NotebookInstanceName="guarded", WaiterConfig=WAIT)

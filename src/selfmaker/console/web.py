@@ -70,6 +70,8 @@ class Console:
     volume_used: Callable[[str, str, str], Awaitable[int | None]]
     unenforced: list[str]  # limits this host cannot enforce on instances (shown on their pages)
     meter: Meter  # usage and cost, for the Billing page and the instance list
+    # (account, region, name) -> where a notebook instance runs or waits (runtime/router.py), or None
+    placement: Callable[[str, str, str], Awaitable[dict | None]]
     templates: Environment = field(init=False)
 
     def __post_init__(self) -> None:

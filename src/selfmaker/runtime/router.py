@@ -61,8 +61,17 @@ class RuntimeRouter:
         self._placed.pop(instance_id, None)
 
     def volume_used(self, volume_dir: Path) -> int:
-        runtime = self.placed(volume_dir.name) or self.runtimes[self.default]
+        runtime = self.placed(volume_dir.name) or self._holding_volume(volume_dir) or self.runtimes[self.default]
         return runtime.volume_used(volume_dir)
+
+    def _holding_volume(self, volume_dir: Path) -> Runtime | None:
+        """The runtime whose storage has the volume of a stopped instance (named by its instance id)."""
+        for runtime in self.runtimes.values():
+            own = getattr(runtime, "volume_dir", None)
+            path = own(volume_dir.name) if own is not None else volume_dir
+            if volume_image(path).exists() or path.is_dir():
+                return runtime
+        return None
 
     def unenforced(self) -> list[str]:
         return [missing for runtime in self.runtimes.values() for missing in runtime.unenforced()]

@@ -334,7 +334,11 @@ class SlurmRuntime:
             with contextlib.suppress(TimeoutError):
                 return await asyncio.wait_for(asyncio.shield(job.ready), POLL)
             await self._ship(job)
-            queued = (await self._states([job.job_id])).get(job.job_id)
+            try:
+                queued = (await self._states([job.job_id])).get(job.job_id)
+            except SlurmError as err:  # the controller is away for a moment: the job waits on regardless
+                log.warning("reading the Slurm queue: %s", err)
+                continue
             if queued is None or queued.state not in LIVE_STATES:
                 if job.ready.done():
                     return job.ready.result()
@@ -564,6 +568,8 @@ def _read_events(path: Path, offset: int) -> tuple[list[tuple[str, list[tuple[in
     except FileNotFoundError:
         return [], offset, False
     end = chunk.rfind(b"\n") + 1
+    if end == 0 and len(chunk) == READ_CHUNK:  # one line longer than a chunk is no batch of ours: skip it
+        return [], offset + len(chunk), True
     batches = []
     for line in chunk[:end].splitlines():
         try:

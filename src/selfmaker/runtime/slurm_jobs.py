@@ -79,8 +79,13 @@ class Slurm:
         """The queued and running jobs among ``job_ids`` (an ended job is not listed)."""
         if not job_ids:
             return {}
-        out = await self._run([self.squeue, "--noheader", "--states=all", f"--jobs={','.join(job_ids)}",
-                               "--format=%i|%T|%r|%N"], ok_codes=(0, 1))  # 1: every id is unknown by now
+        try:
+            out = await self._run([self.squeue, "--noheader", "--states=all", f"--jobs={','.join(job_ids)}",
+                                   "--format=%i|%T|%r|%N"])
+        except SlurmError as err:
+            if "Invalid job id" in str(err):  # every one of them ended long enough ago to be forgotten
+                return {}
+            raise  # the controller is unreachable: that says nothing about the jobs
         found = {}
         for line in out.splitlines():
             parts = line.strip().split("|")

@@ -132,6 +132,20 @@ def type_label(view: View, kind: InstanceType) -> str:
     return f"{kind.name} — " + ", ".join(parts)
 
 
+def gpu_line(view: View, placement: dict, kind: InstanceType | None) -> str | None:
+    """The GPUs Slurm assigned, e.g. "GPU 0, 1 — NVIDIA T4", named as the node's driver names them, else as the
+    instance type's catalogue does (None: no GPUs assigned)."""
+    ids = ", ".join(str(index) for index in placement.get("gpu_ids") or [])
+    if not ids:
+        return None
+    models = list(dict.fromkeys(model for model in placement.get("gpu_models") or [] if model))
+    if not models and kind is not None and kind.gpu_model:
+        models = [kind.gpu_model]
+    if not models:
+        return view.t("GPU %(ids)s", ids=ids)
+    return view.t("GPU %(ids)s — %(model)s", ids=ids, model=", ".join(models))
+
+
 def read_instance_form(view: View) -> tuple[dict, dict, dict]:
     """(values to show again, CreateNotebookInstance parameters, field errors) from the create form."""
     form = view.form
@@ -271,6 +285,8 @@ def routes(console: Console) -> list:
         except ServiceError as err:
             return gone(view, name, err)
         state = instance["NotebookInstanceStatus"]
+        placement = (await console.placement(view.session.account_id, view.region, instance["NotebookInstanceName"])
+                     if state in RUNNING else None)
         values = dict(
             instance=instance, name=name, state=state, actions=ACTIONS, status_class=status_class,
             busy=state in TRANSITIONAL, running=state in RUNNING, hourly=hourly(instance["InstanceType"]),
@@ -278,7 +294,8 @@ def routes(console: Console) -> list:
             idle_stop=await idle_stop(view, name, instance["LastModifiedTime"])
             if state in ("Stopping", "Stopped") else None,
             logs_url=log_group_url(view, LOG_GROUP, f"{name}/"),
-            self_url=view.url(f"/sagemaker/notebook-instances/{name}"),
+            self_url=view.url(f"/sagemaker/notebook-instances/{name}"), placement=placement,
+            gpus=gpu_line(view, placement, console.catalogue.get(instance["InstanceType"])) if placement else None,
         )
         if view.fragment == "status":
             return view.render("sagemaker/_instance_detail.html", **values)
