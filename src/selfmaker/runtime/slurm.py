@@ -57,6 +57,7 @@ WATCH_INTERVAL = 3.0  # … while it runs
 STOP_TIMEOUT = 180.0  # scancel → gone: Slurm's KillWait (30 s by default) and then some
 READY_TIMEOUT = 60.0  # Jupyter answering through the relay once the node said READY
 READ_CHUNK = 1 << 20  # log bytes read per pass
+PEER_RECHECK = 2.0  # seconds a relay to another server's instance is trusted before its state is read again
 STREAMS = {ON_CREATE_STREAM, ON_START_STREAM, JUPYTER_STREAM}
 IMAGE_SETTINGS = ("packages.txt", "environments.yaml")  # <data dir>/image/*: what the image is built from
 NODE_ENV = ("SELFMAKER_IMAGE", "SELFMAKER_IMAGE_DIR", "SELFMAKER_IMAGE_SUITE", "SELFMAKER_DEBIAN_MIRROR",
@@ -93,6 +94,7 @@ class _Job:
     socket_path: str = ""
     watch: asyncio.Task | None = None
     waiting: str = ""  # the queue's last reason, as said in the log
+    checked: float = 0.0  # of a peer's: when its state.json was last read
 
 
 class SlurmRuntime:
@@ -130,6 +132,7 @@ class SlurmRuntime:
                    ticket=secrets.token_urlsafe(32), spec=spec, sink=log_sink)
         job.ready = asyncio.get_running_loop().create_future()
         self._jobs[spec.instance_id] = job
+        self._drop_peer(spec.instance_id)  # one another server ran until now
         try:
             gateway = await self._ensure_gateway()
             await asyncio.to_thread(self._write_job, spec, job, gateway)
@@ -185,6 +188,7 @@ class SlurmRuntime:
             job.spec, job.sink = spec, log_sink
             if live is not None and live.state == "RUNNING":
                 self._jobs[spec.instance_id] = job
+                self._drop_peer(spec.instance_id)  # ours now: the relay opened below replaces the peer's
                 gateway = await self._ensure_gateway()  # the node's guest services come back through it
                 await asyncio.to_thread(_write_private, job.dir / GATEWAY_FILE, json.dumps(list(gateway)))
                 await self._open_relay(job)
@@ -216,11 +220,13 @@ class SlurmRuntime:
         """An instance another server runs (several servers on one store): a relay of this process to its node,
         from its state.json, without taking it over. Opened here without waiting: the socket listens at once,
         the server behind it starts on the event loop."""
+        peer = self._peers.get(instance_id)
+        if peer is not None and time.monotonic() - peer.checked < PEER_RECHECK:
+            return self._endpoint(peer)  # read again only now and then: this runs for every proxied request
         job = self._load(instance_id)
         if job is None or job.address is None:
             self._drop_peer(instance_id)
             return None
-        peer = self._peers.get(instance_id)
         if peer is None or peer.address != job.address:
             self._drop_peer(instance_id)
             job.socket_path = str(self.socket_root / f"{instance_id}.peer.sock")
@@ -228,6 +234,7 @@ class SlurmRuntime:
             job.relay = _LazyServer(asyncio.ensure_future(
                 asyncio.start_unix_server(self._relay_handler(job), sock=listener)))
             self._peers[instance_id] = peer = job
+        peer.checked = time.monotonic()
         return self._endpoint(peer)
 
     def _drop_peer(self, instance_id: str) -> None:
@@ -508,6 +515,9 @@ class SlurmRuntime:
     def _save(self, job: _Job) -> None:
         if not job.dir.is_dir():
             return
+        written = _read_json(job.dir / "state.json").get("job_id")
+        if job.job_id and written and written != job.job_id:
+            return  # another server started the instance anew since (it took it over): the state is its
         state = {"job_id": job.job_id, "address": list(job.address) if job.address else None, "offset": job.offset}
         _write_private(job.dir / "state.json", json.dumps(state))
 

@@ -168,6 +168,7 @@ async def run(job_dir: Path) -> int:
 
     gateway = (config["gateway"][0], int(config["gateway"][1]))
     spec = instance_spec(job_dir, config, gateway, failed)
+    _write_placement(job_dir, spec.gpu_ids)  # known before the scripts run: the instance's page shows it
     runtime = LocalRuntime(node_dir)
     events = EventLog(job_dir / LOGS_FILE)
     starting = asyncio.create_task(runtime.start(spec, events.sink, token=config["token"]))
@@ -183,7 +184,6 @@ async def run(job_dir: Path) -> int:
     except LifecycleFailure as failure:
         failure_file.write_text(failure.reason)
         return 1
-    _write_placement(job_dir, spec.gpu_ids)
     server = await asyncio.start_server(_jupyter_relay(endpoint.socket_path, config["relay_key"]),
                                         host=config.get("bind") or "0.0.0.0", port=0)
     port = server.sockets[0].getsockname()[1]
