@@ -57,6 +57,7 @@ WATCH_INTERVAL = 3.0  # … while it runs
 STOP_TIMEOUT = 180.0  # scancel → gone: Slurm's KillWait (30 s by default) and then some
 READY_TIMEOUT = 60.0  # Jupyter answering through the relay once the node said READY
 READ_CHUNK = 1 << 20  # log bytes read per pass
+MAX_UNPROVEN = 256  # gateway connections at once that have not yet opened with their line
 PEER_RECHECK = 2.0  # seconds a relay to another server's instance is trusted before its state is read again
 STREAMS = {ON_CREATE_STREAM, ON_START_STREAM, JUPYTER_STREAM}
 IMAGE_SETTINGS = ("packages.txt", "environments.yaml")  # <data dir>/image/*: what the image is built from
@@ -111,6 +112,7 @@ class SlurmRuntime:
         self._peers: dict[str, _Job] = {}  # instances other servers run, reached through relays of ours
         self._gateway: asyncio.Server | None = None
         self._gateway_address: tuple[str, int] | None = None
+        self._unproven = 0  # gateway connections still to send their opening line
         self._queue: dict[str, Job] = {}
         self._queue_at = 0.0
         self._queue_lock = asyncio.Lock()
@@ -467,7 +469,14 @@ class SlurmRuntime:
         return self._gateway_address
 
     async def _serve_node(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        words = await node_link.read_line(reader)
+        if self._unproven >= MAX_UNPROVEN:  # many connections that have not said their line: refuse more
+            node_link.close(writer)
+            return
+        self._unproven += 1
+        try:
+            words = await node_link.read_line(reader)
+        finally:
+            self._unproven -= 1
         job = self._jobs.get(words[1]) if words and len(words) == 4 else None
         try:
             if job is not None and words[0] == "READY" and job.ticket and node_link.same(job.ticket, words[2]):
