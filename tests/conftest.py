@@ -21,6 +21,7 @@ import pytest
 from botocore.config import Config
 
 from selfmaker.runtime.local import LocalRuntime
+from tests.postgres import store_at
 
 ROOT_KEY = "AKIATESTROOT00000001"
 ROOT_SECRET = "test-root-secret-access-key-0000000000001"
@@ -38,6 +39,12 @@ def pytest_sessionstart(session) -> None:
             lambda line: print(line, file=sys.stderr, flush=True))
 
 
+def _postgres_stand_in(data_dir: Path) -> str | None:
+    """On a PostgreSQL run, the database that stands in for a data dir's SQLite store."""
+    store = store_at(data_dir / "selfmaker.db")
+    return store if isinstance(store, str) else None
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -50,7 +57,8 @@ class ServerProcess:
     def __init__(self, data_dir: Path, home: Path, lifecycle_timeout: float = 300.0,
                  extra_env: dict[str, str] | None = None, database_url: str | None = None):
         self.data_dir = data_dir
-        self.database_url = database_url  # None: SQLite in the data dir
+        # None: SQLite in the data dir, unless this run keeps stores on PostgreSQL (SELFMAKER_TEST_STORE).
+        self.database_url = database_url or _postgres_stand_in(data_dir)
         self.port = free_port()
         self.endpoint_url = f"http://127.0.0.1:{self.port}"
         self.region = REGION
@@ -75,11 +83,20 @@ class ServerProcess:
         self.env.update(extra_env or {})
         self.proc: subprocess.Popen | None = None
 
+    @property
+    def database(self) -> str | Path:
+        """The server's store, as ``open_store`` and the admin commands' ``--database`` take it."""
+        return self.database_url or self.data_dir / "selfmaker.db"
+
+    def database_args(self) -> list[str]:
+        """``--database`` for an admin command on this server's store (nothing for SQLite in the data dir)."""
+        return ["--database", self.database_url] if self.database_url else []
+
     def start(self) -> ServerProcess:
         log = (self.data_dir.parent / "server.log").open("ab")
         self.proc = subprocess.Popen(
             [str(VENV_BIN / "selfmaker"), "up", "--port", str(self.port), "--data-dir", str(self.data_dir),
-             *(["--database", self.database_url] if self.database_url else [])],
+             *self.database_args()],
             env=self.env, stdout=log, stderr=subprocess.STDOUT,
         )
         deadline = time.time() + 30
@@ -178,3 +195,4 @@ def fresh_server(tmp_path) -> ServerProcess:
 
 
 from tests.postgres import postgres  # noqa: E402, F401  (the session's PostgreSQL cluster, for the store's tests)
+from tests.slurm import slurm_cluster  # noqa: E402, F401  (the session's Slurm cluster, for the Slurm runtime's tests)

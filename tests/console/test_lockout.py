@@ -11,6 +11,7 @@ import pytest
 from selfmaker.console import lockout as lockout_module
 from selfmaker.console.lockout import FIRST_DELAY, MAX_DELAY, Lockout, delay_after
 from selfmaker.store.db import open_store
+from tests.postgres import store_at
 
 
 class Clock:
@@ -30,7 +31,7 @@ def clock(monkeypatch) -> Clock:
 
 @pytest.fixture
 def lockout(tmp_path) -> Lockout:
-    return Lockout(open_store(tmp_path / "db.sqlite"))
+    return Lockout(open_store(store_at(tmp_path / "db.sqlite")))
 
 
 def test_five_attempts_then_a_wait_that_doubles_and_ends(lockout, clock):

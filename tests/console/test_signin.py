@@ -216,10 +216,12 @@ def test_root_password_can_be_reset_from_the_command_line(tmp_path):
         with httpx.Client(base_url=proc.endpoint_url) as old_session:
             assert sign_in(old_session, password="first-root-password").status_code == 303
             env = {**proc.env, "SELFMAKER_ROOT_PASSWORD": ""}
-            short = subprocess.run([str(VENV_BIN / "selfmaker"), "root-password", "--data-dir", str(proc.data_dir)],
+            short = subprocess.run([str(VENV_BIN / "selfmaker"), "root-password", "--data-dir", str(proc.data_dir),
+                                    *proc.database_args()],
                                    input="short\nshort\n", env=env, capture_output=True, text=True, timeout=60)
             assert short.returncode == 2 and "minimum length of 8" in short.stderr
-            done = subprocess.run([str(VENV_BIN / "selfmaker"), "root-password", "--data-dir", str(proc.data_dir)],
+            done = subprocess.run([str(VENV_BIN / "selfmaker"), "root-password", "--data-dir", str(proc.data_dir),
+                                    *proc.database_args()],
                                   input="second-root-password\nsecond-root-password\n", env=env,
                                   capture_output=True, text=True, timeout=60)
             assert done.returncode == 0, done.stderr

@@ -263,7 +263,8 @@ def test_aws_cli_and_selfmaker_usage_agree(server, era):
     assert "(ValidationException)" in error.stderr and "Start date (and hour) should be before end date" in error.stderr
 
     def usage(*args: str) -> list[str]:
-        result = subprocess.run([str(VENV_BIN / "selfmaker"), "usage", "--data-dir", str(server.data_dir), *args],
+        result = subprocess.run([str(VENV_BIN / "selfmaker"), "usage", "--data-dir", str(server.data_dir),
+                                 *server.database_args(), *args],
                                 capture_output=True, text=True, timeout=60, env=server.env)
         assert result.returncode == 0, result.stderr
         return [line.split() for line in result.stdout.splitlines()]

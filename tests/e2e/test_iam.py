@@ -526,7 +526,7 @@ def test_temporary_credentials_need_their_own_session_token(server):
 
 def test_expired_temporary_credentials_are_refused_as_expired(server):
     # An STS session cannot be shorter than 900 s, so write an already expired one into the store.
-    store = CredentialStore(open_store(server.data_dir / "selfmaker.db"))
+    store = CredentialStore(open_store(server.database))
     expired = Credential("ASIAEXPIREDTEST00001", "expired-secret", ACCOUNT,
                          f"arn:aws:sts::{ACCOUNT}:assumed-role/Gone/session", "expired-token", time.time() - 60)
     store.add(expired)

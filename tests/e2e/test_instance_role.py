@@ -99,13 +99,13 @@ def _stream(server, name: str, suffix: str) -> str:
 
 def _token(server, instance_id: str) -> str:
     # Isolated instances (a root server) use the metadata service instead and have no token until asked.
-    return instance_env(open_store(server.data_dir / "selfmaker.db"), Settings(port=server.port),
+    return instance_env(open_store(server.database), Settings(port=server.port),
                         instance_id)["AWS_CONTAINER_AUTHORIZATION_TOKEN"]
 
 
 def _instance_ids(server) -> dict[str, str]:
     """Selfmaker's own instance ids (which the credentials URL names), by instance name."""
-    with open_store(server.data_dir / "selfmaker.db").connect() as conn:
+    with open_store(server.database).connect() as conn:
         return dict(conn.execute(select(notebook_instances.c.name, notebook_instances.c.instance_id)).all())
 
 

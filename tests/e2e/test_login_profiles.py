@@ -19,7 +19,7 @@ PASSWORD = "correct horse battery"
 
 def signs_in(server, name: str, password: str) -> ConsoleUser | None:
     """The console's sign-in check, in-process against the server's own store."""
-    return check_console_password(open_store(server.data_dir / "selfmaker.db"), ACCOUNT, name, password)
+    return check_console_password(open_store(server.database), ACCOUNT, name, password)
 
 
 def test_login_profile_lifecycle(server):

@@ -319,6 +319,18 @@ def test_a_value_past_its_limit_is_a_validation_error(server):
     cfn.get_waiter("stack_create_complete").wait(StackName="pg-wait", WaiterConfig={"Delay": 1, "MaxAttempts": 60})
 
 
+def test_a_nul_character_in_a_value_is_a_validation_error(server):
+    """PostgreSQL text cannot hold NUL (SQLite's can): a value with one is the API's 400 (found by the fuzzer)."""
+    with pytest.raises(ClientError) as exc:
+        server.client("cloudformation").describe_stacks(StackName="pg\x00stack")
+    assert exc.value.response["Error"]["Code"] == "ValidationError"
+    assert "NUL character" in exc.value.response["Error"]["Message"]
+    with pytest.raises(ClientError) as exc:
+        server.client("iam").get_policy(PolicyArn=f"arn:aws:iam::{ACCOUNT}:policy/pg\x00policy")
+    assert exc.value.response["ResponseMetadata"]["HTTPStatusCode"] == 400
+    assert "NUL character" in exc.value.response["Error"]["Message"]
+
+
 def _handle_url(cfn, stack: str) -> str:
     deadline = time.time() + 30
     while time.time() < deadline:

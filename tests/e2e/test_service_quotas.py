@@ -48,7 +48,8 @@ def _limit_message(quota_name: str, limit: int, used: int) -> str:
 
 
 def _quota_cli(server: ServerProcess, *args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([str(VENV_BIN / "selfmaker"), "quota", *args, "--data-dir", str(server.data_dir)],
+    return subprocess.run([str(VENV_BIN / "selfmaker"), "quota", *args, "--data-dir", str(server.data_dir),
+                           *server.database_args()],
                           env=server.env, capture_output=True, text=True, timeout=60)
 
 

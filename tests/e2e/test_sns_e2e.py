@@ -5,17 +5,18 @@ from __future__ import annotations
 import base64
 import json
 import re
-import sqlite3
 import subprocess
 import uuid
 
 import httpx
 import pytest
+import sqlalchemy
 from botocore.exceptions import ClientError
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import padding
 
+from selfmaker.store.db import database_url
 from tests.conftest import VENV_BIN, ServerProcess, _stop_everything, free_port
 from tests.smtp_sink import HttpReceiver, SmtpSink, wait_until
 
@@ -272,15 +273,20 @@ def test_without_smtp_mail_is_kept_in_the_outbox(tmp_path):
         _stop_everything(proc)
 
 
-def _attempts(data_dir, address: str) -> list[tuple[int, bool, str]]:
-    with sqlite3.connect(f"file:{data_dir / 'selfmaker.db'}?mode=ro", uri=True) as db:
-        return db.execute(
-            "SELECT a.attempt, a.ok, a.detail FROM sns_delivery_attempts a JOIN sns_deliveries d "
-            "ON d.delivery_id = a.delivery_id WHERE d.endpoint = ? ORDER BY a.attempt", (address,)).fetchall()
+def _attempts(server, address: str) -> list[tuple[int, bool, str]]:
+    engine = sqlalchemy.create_engine(database_url(server.database))
+    try:
+        with engine.connect() as db:
+            return [tuple(row) for row in db.execute(sqlalchemy.text(
+                "SELECT a.attempt, a.ok, a.detail FROM sns_delivery_attempts a JOIN sns_deliveries d "
+                "ON d.delivery_id = a.delivery_id WHERE d.endpoint = :address ORDER BY a.attempt"),
+                {"address": address})]
+    finally:
+        engine.dispose()
 
 
-def _wait_attempts(data_dir, address: str, count: int) -> list[tuple[int, bool, str]]:
-    return wait_until(lambda: found if len(found := _attempts(data_dir, address)) >= count else None,
+def _wait_attempts(server, address: str, count: int) -> list[tuple[int, bool, str]]:
+    return wait_until(lambda: found if len(found := _attempts(server, address)) >= count else None,
                       what=f"{count} delivery attempts recorded")
 
 
@@ -293,7 +299,7 @@ def test_smtp_down_is_retried_recorded_and_resumed_after_a_restart(tmp_path):
         sns = first.client("sns")
         topic = sns.create_topic(Name="down")["TopicArn"]
         sns.subscribe(TopicArn=topic, Protocol="email", Endpoint="later@example.com")
-        failures = _wait_attempts(first.data_dir, "later@example.com", 3)
+        failures = _wait_attempts(first, "later@example.com", 3)
         assert [ok for _, ok, _ in failures] == [False, False, False]
         assert "ConnectionRefusedError" in failures[0][2] and f"127.0.0.1:{port}" in failures[0][2]
         first.kill()  # mid-backoff: the delivery is still pending in the store
@@ -303,7 +309,7 @@ def test_smtp_down_is_retried_recorded_and_resumed_after_a_restart(tmp_path):
         try:
             mail = sink.wait_for("later@example.com", "Subscription Confirmation")
             assert "/_selfmaker/sns/confirm?" in _body(mail)
-            attempts = _wait_attempts(second.data_dir, "later@example.com", 4)
+            attempts = _wait_attempts(second, "later@example.com", 4)
             assert [(n, ok) for n, ok, _ in attempts] == [(1, False), (2, False), (3, False), (4, True)]
         finally:
             _stop_everything(second)

@@ -16,6 +16,7 @@ from botocore.credentials import Credentials
 from selfmaker.gateway.api import ApiHandler, Service
 from selfmaker.services.identity import Credential, CredentialStore
 from selfmaker.store.db import open_store
+from tests.postgres import store_at
 
 KEY, SECRET = "AKIATESTFAILURES0001", "failures-secret-key-000000000000000000001"
 ACCOUNT, REGION = "123456789012", "us-east-1"
@@ -37,7 +38,7 @@ class Failing:
 
 @pytest.fixture
 def handler(tmp_path) -> ApiHandler:
-    engine = open_store(tmp_path / "db.sqlite")
+    engine = open_store(store_at(tmp_path / "db.sqlite"))
     credentials = CredentialStore(engine)
     credentials.add(Credential(KEY, SECRET, ACCOUNT, f"arn:aws:iam::{ACCOUNT}:root"))
     return ApiHandler([Service("sts", Failing())], credentials, URL, skew=900)

@@ -37,6 +37,7 @@ from selfmaker.services.identity import CredentialStore
 from selfmaker.services.sts.instance_credentials import InstanceCredentials, InstanceCredentialsError, instance_env
 from selfmaker.store.db import open_store
 from selfmaker.store.tables import notebook_instances
+from tests.postgres import store_at
 from tests.services.support import ACCOUNT, iam_ctx
 
 REGION = "ap-northeast-2"
@@ -493,7 +494,7 @@ TRUST_SAGEMAKER = {"Version": "2012-10-17", "Statement": [
 
 @pytest.fixture
 def issuer(tmp_path) -> InstanceCredentials:
-    engine = open_store(tmp_path / "db.sqlite")
+    engine = open_store(store_at(tmp_path / "db.sqlite"))
     iam = IAMService(engine, CredentialStore(engine), Directory(engine))
     iam.CreateRole(iam_ctx(), {"RoleName": "nb-role", "AssumeRolePolicyDocument": json.dumps(TRUST_SAGEMAKER)})
     iam.CreateRole(iam_ctx(), {"RoleName": "ec2-only", "AssumeRolePolicyDocument": json.dumps(

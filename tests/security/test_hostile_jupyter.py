@@ -27,6 +27,7 @@ from selfmaker.services.sagemaker.idle_signals import JupyterProbe, ProbeError
 from selfmaker.store.db import open_store
 from selfmaker.store.tables import notebook_instances, tags
 from tests.conftest import run_async
+from tests.postgres import store_at
 
 TIMEOUT = 1.5  # the probe's, for all of one instance's questions
 MAX_BYTES = 256 * 1024  # the probe's size limit here
@@ -264,7 +265,7 @@ async def idle_jupyter(jupyter: Jupyter, _reader, writer) -> None:
 
 def test_a_hostile_instance_does_not_keep_the_checker_from_stopping_an_idle_one(sockets, tmp_path):
     account, region, an_hour_ago = "123456789012", "us-east-1", time.time() - 3600
-    engine = open_store(tmp_path / "selfmaker.db")
+    engine = open_store(store_at(tmp_path / "selfmaker.db"))
     with engine.begin() as conn:
         for name in ("hostile", "idle"):
             arn = f"arn:aws:sagemaker:{region}:{account}:notebook-instance/{name}"

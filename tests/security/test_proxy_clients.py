@@ -19,6 +19,7 @@ from selfmaker.runtime.jupyter import SECRET_HEADER
 from selfmaker.store.db import open_store
 from selfmaker.store.tables import notebook_instances, notebook_sessions
 from tests.conftest import run_async
+from tests.postgres import store_at
 from tests.security.test_hostile_jupyter import Jupyter, sockets  # noqa: F401  (the fixture)
 
 ACCOUNT, REGION, INSTANCE = "123456789012", "us-east-1", "nb-alice"
@@ -47,7 +48,7 @@ async def _until(condition, seconds: float = 3.0) -> None:
 
 
 def test_clients_are_kept_while_in_service_closed_after_and_replaced_on_a_new_socket(sockets, tmp_path):  # noqa: F811
-    engine = open_store(tmp_path / "selfmaker.db")
+    engine = open_store(store_at(tmp_path / "selfmaker.db"))
     now = time.time()
     with engine.begin() as conn:
         conn.execute(insert(notebook_instances).values(

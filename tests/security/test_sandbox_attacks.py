@@ -94,7 +94,7 @@ def instance_id(server, name: str) -> str:
     from selfmaker.store.db import open_store
     from selfmaker.store.tables import notebook_instances
 
-    with open_store(server.data_dir / "selfmaker.db").connect() as conn:
+    with open_store(server.database).connect() as conn:
         return conn.execute(select(notebook_instances.c.instance_id)
                             .where(notebook_instances.c.name == name)).scalar_one()
 

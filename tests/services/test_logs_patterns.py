@@ -14,6 +14,7 @@ from selfmaker.services.base import ServiceError
 from selfmaker.services.logs.filter_pattern import compile_pattern
 from selfmaker.services.logs.provider import LogsService, _filtered_page
 from selfmaker.store.db import open_store
+from tests.postgres import store_at
 from tests.services.test_logs_provider import make_ctx, make_stream, messages, put
 
 GROUP, STREAM = "/patterns", "s"
@@ -22,7 +23,7 @@ SLACK = 0.5  # seconds: what a loaded CI machine may add
 
 @pytest.fixture
 def logs(tmp_path) -> LogsService:
-    return LogsService(open_store(tmp_path / "db.sqlite"))
+    return LogsService(open_store(store_at(tmp_path / "db.sqlite")))
 
 
 @pytest.fixture

@@ -15,6 +15,7 @@ from selfmaker.services.base import RequestContext, ServiceError
 from selfmaker.services.logs import LogsService
 from selfmaker.services.logs.filter_pattern import FilterPatternError, compile_pattern
 from selfmaker.store.db import open_store
+from tests.postgres import store_at
 from tests.services.support import fails
 
 ACCOUNT = "123456789012"
@@ -29,7 +30,7 @@ def make_ctx(account: str = ACCOUNT, region: str = REGION) -> RequestContext:
 
 @pytest.fixture
 def logs(tmp_path) -> LogsService:
-    return LogsService(open_store(tmp_path / "db.sqlite"))
+    return LogsService(open_store(store_at(tmp_path / "db.sqlite")))
 
 
 @pytest.fixture

@@ -14,6 +14,7 @@ from selfmaker.services.metering import Meter, Period, record_owner, record_stat
 from selfmaker.services.metering.tables import usage_periods
 from selfmaker.store.db import open_store
 from selfmaker.store.tables import metadata, notebook_instances, tags
+from tests.postgres import store_at
 
 ACCOUNTS = ("111111111111", "222222222222")
 REGION = "us-east-1"
@@ -133,7 +134,7 @@ def check(meter: Meter, fleet: Fleet, spans: int = 3) -> None:
 
 @pytest.mark.parametrize("seed", range(4))
 def test_the_cache_answers_as_the_store_through_random_changes(tmp_path, seed) -> None:
-    engine = open_store(tmp_path / "db.sqlite")
+    engine = open_store(store_at(tmp_path / "db.sqlite"))
     fleet = Fleet(engine, random.Random(seed))
     meter = Meter(engine, {}, Clock())
     for _ in range(150):
@@ -147,7 +148,7 @@ def test_the_cache_answers_as_the_store_through_random_changes(tmp_path, seed) -
 def test_a_reset_then_as_many_new_periods_are_not_taken_for_the_old_ones(tmp_path, stopped) -> None:
     """The same count of rows under the same ids, at the same times, after a reset: only the instances the rows
     name tell them apart."""
-    engine = open_store(tmp_path / "db.sqlite")
+    engine = open_store(store_at(tmp_path / "db.sqlite"))
     fleet = Fleet(engine, random.Random(7))
     meter = Meter(engine, {}, Clock())
     for round_ in range(2):
@@ -167,7 +168,7 @@ def test_a_reset_then_as_many_new_periods_are_not_taken_for_the_old_ones(tmp_pat
 
 def test_a_period_committed_late_under_a_lower_id_is_not_missed(tmp_path) -> None:
     """PostgreSQL hands out ids as rows are written, not as they are committed: id 2 may land after id 3."""
-    engine = open_store(tmp_path / "db.sqlite")
+    engine = open_store(store_at(tmp_path / "db.sqlite"))
     meter = Meter(engine, {}, Clock())
 
     def write(row_id: int, started: float) -> None:

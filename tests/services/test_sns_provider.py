@@ -22,6 +22,7 @@ from selfmaker.services.sns.tables import (
     sns_subscriptions,
 )
 from selfmaker.store.db import open_store
+from tests.postgres import store_at
 
 ACCOUNT = "123456789012"
 REGION = "us-east-1"
@@ -57,7 +58,7 @@ def mailer(tmp_path) -> ScriptedMailer:
 
 @pytest.fixture
 def sns(tmp_path, mailer) -> SNSService:
-    return SNSService(open_store(tmp_path / "db.sqlite"), mailer, retry_delays=(0.01, 0.01))
+    return SNSService(open_store(store_at(tmp_path / "db.sqlite")), mailer, retry_delays=(0.01, 0.01))
 
 
 @pytest.fixture
@@ -277,7 +278,7 @@ def test_failed_mail_is_retried_recorded_and_kept(sns, mailer, ctx):
 
 
 def test_unsubscribing_cancels_what_is_still_to_be_delivered(tmp_path, mailer, ctx):
-    sns = SNSService(open_store(tmp_path / "db.sqlite"), mailer, retry_delays=(0.5,))
+    sns = SNSService(open_store(store_at(tmp_path / "db.sqlite")), mailer, retry_delays=(0.5,))
     topic = sns.CreateTopic(ctx, {"Name": "cancel"})["TopicArn"]
     mailer.failing = True
 

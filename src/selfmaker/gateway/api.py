@@ -132,11 +132,15 @@ class ApiHandler:
             code = _VALIDATION_CODES.get(call.service, "ValidationError") if call else "ValidationError"
             err = ServiceError(code, "A value in the request is nested too deeply.")
             return self._error(call, err, headers, request_id)
-        except DataError:
+        except DataError as refused:
             # A value the store refused (PostgreSQL enforces column lengths, SQLite never did): the services
             # check lengths themselves, so this is a last line, answered as an invalid value, never a 500.
-            log.warning("request %s (%s): the store refused a value", request_id, _operation_name(call), exc_info=True)
             code = _VALIDATION_CODES.get(call.service, "ValidationError") if call else "ValidationError"
+            if "NUL (0x00)" in str(refused.orig):  # psycopg's own refusal: PostgreSQL text never holds NUL
+                log.warning("request %s (%s): a NUL character in a value", request_id, _operation_name(call))
+                err = ServiceError(code, "A value in the request contains a NUL character, which is not allowed.")
+                return self._error(call, err, headers, request_id)
+            log.warning("request %s (%s): the store refused a value", request_id, _operation_name(call), exc_info=True)
             err = ServiceError(code, "A value in the request is longer than this service allows.")
             return self._error(call, err, headers, request_id)
         except Exception:
