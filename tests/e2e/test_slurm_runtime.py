@@ -289,3 +289,22 @@ def test_the_links_between_server_and_node_refuse_anyone_without_the_keys(server
     assert _session(sm, "guarded").run("print('still fine')").strip() == "still fine"
     sm.stop_notebook_instance(NotebookInstanceName="guarded")
     sm.get_waiter("notebook_instance_stopped").wait(NotebookInstanceName="guarded", WaiterConfig=WAIT)
+
+
+def test_a_type_change_between_runtimes_takes_the_volume_along(server, cluster):
+    sm = server.client("sagemaker")
+    sm.create_notebook_instance(NotebookInstanceName="mover", InstanceType="ml.t3.large", RoleArn=ROLE)
+    sm.get_waiter("notebook_instance_in_service").wait(NotebookInstanceName="mover", WaiterConfig=WAIT)
+    assert _jobs(cluster, "mover") == []  # ml.t3.large stays on this host
+    _session(sm, "mover").run("open('/home/ec2-user/SageMaker/moved.txt', 'w').write('came along')")
+    sm.stop_notebook_instance(NotebookInstanceName="mover")
+    sm.get_waiter("notebook_instance_stopped").wait(NotebookInstanceName="mover", WaiterConfig=WAIT)
+    sm.update_notebook_instance(NotebookInstanceName="mover", InstanceType="ml.t3.medium")  # a Slurm type
+    _wait_status(sm, "mover", "Stopped")
+    sm.start_notebook_instance(NotebookInstanceName="mover")
+    sm.get_waiter("notebook_instance_in_service").wait(NotebookInstanceName="mover", WaiterConfig=WAIT)
+    _live_job(cluster, "mover")
+    read = "print(open('/home/ec2-user/SageMaker/moved.txt').read())"
+    assert _session(sm, "mover").run(read).strip() == "came along"
+    sm.stop_notebook_instance(NotebookInstanceName="mover")
+    sm.get_waiter("notebook_instance_stopped").wait(NotebookInstanceName="mover", WaiterConfig=WAIT)
