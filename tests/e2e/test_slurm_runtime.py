@@ -11,9 +11,11 @@ from __future__ import annotations
 import base64
 import contextlib
 import json
+import os
 import signal
 import socket
 import time
+from pathlib import Path
 
 import pytest
 
@@ -308,3 +310,41 @@ def test_a_type_change_between_runtimes_takes_the_volume_along(server, cluster):
     assert _session(sm, "mover").run(read).strip() == "came along"
     sm.stop_notebook_instance(NotebookInstanceName="mover")
     sm.get_waiter("notebook_instance_stopped").wait(NotebookInstanceName="mover", WaiterConfig=WAIT)
+
+
+def _processes_with(*words: str) -> list[int]:
+    """Processes whose command line has every one of ``words`` in it."""
+    found = []
+    for proc in Path("/proc").iterdir():
+        if proc.name.isdigit():
+            with contextlib.suppress(OSError):
+                cmdline = (proc / "cmdline").read_bytes()
+                if all(word.encode() in cmdline for word in words):
+                    found.append(int(proc.name))
+    return found
+
+
+def test_a_node_agent_killed_hard_takes_its_sandbox_along(server, cluster):
+    """The node agent is the job: if it is killed before it can stop the sandbox (SIGKILL, the OOM killer),
+    the sandbox dies with it, so nothing keeps using the volume while the instance starts elsewhere."""
+    sm = server.client("sagemaker")
+    sm.create_notebook_instance(NotebookInstanceName="orphan", InstanceType="ml.t3.medium", RoleArn=ROLE)
+    sm.get_waiter("notebook_instance_in_service").wait(NotebookInstanceName="orphan", WaiterConfig=WAIT)
+    instance_id = _instance_id(server, "orphan")
+    _session(sm, "orphan").run("open('/home/ec2-user/SageMaker/still.txt', 'w').write('here')")
+    sandbox = f"/run/{instance_id}/"  # in the sandbox's bwrap command line (its node-local run directory)
+    assert _processes_with(sandbox)
+    agents = _processes_with("selfmaker.runtime.slurm_node", str(server.data_dir / "slurm" / "jobs" / instance_id))
+    assert len(agents) == 1
+    os.kill(agents[0], signal.SIGKILL)
+    described = _wait_status(sm, "orphan", "Failed")
+    assert "Slurm job" in described["FailureReason"]
+    deadline = time.monotonic() + 10
+    while _processes_with(sandbox):
+        assert time.monotonic() < deadline, "the sandbox outlived its node agent"
+        time.sleep(0.2)
+    sm.start_notebook_instance(NotebookInstanceName="orphan")  # what the agent left behind is cleared first
+    sm.get_waiter("notebook_instance_in_service").wait(NotebookInstanceName="orphan", WaiterConfig=WAIT)
+    assert _session(sm, "orphan").run("print(open('/home/ec2-user/SageMaker/still.txt').read())").strip() == "here"
+    sm.stop_notebook_instance(NotebookInstanceName="orphan")
+    sm.get_waiter("notebook_instance_stopped").wait(NotebookInstanceName="orphan", WaiterConfig=WAIT)

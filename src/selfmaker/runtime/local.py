@@ -185,8 +185,11 @@ class _Instance:
 
 
 class LocalRuntime:
-    def __init__(self, data_dir: Path, python: str = sys.executable):
+    def __init__(self, data_dir: Path, python: str = sys.executable, die_with_parent: bool = False):
         self.data_dir = Path(data_dir).resolve()
+        # The Slurm node agent's sandboxes end with the agent (a job killed hard leaves nothing running that
+        # could hold the instance's volume while another node mounts it); the server's outlive it.
+        self.die_with_parent = die_with_parent
         self.python = os.path.abspath(python)
         digest = hashlib.sha256(str(self.data_dir).encode()).hexdigest()[:8]
         self.socket_root = Path(f"/tmp/selfmaker-{digest}")
@@ -522,6 +525,8 @@ class LocalRuntime:
     def _namespaces(self, spec: InstanceSpec) -> list[str]:
         """bwrap's namespaces and, as root, the capabilities root keeps inside; else a user namespace."""
         argv = [self.bwrap, "--unshare-pid", "--unshare-ipc", "--unshare-uts", "--hostname", _hostname(spec.name)]
+        if self.die_with_parent:
+            argv.append("--die-with-parent")
         if self.as_root:
             return argv + ["--cap-drop", "ALL"] + [arg for cap in ROOT_CAPS for arg in ("--cap-add", cap)]
         return argv + ["--unshare-user", "--uid", str(UID), "--gid", str(GID)]

@@ -169,7 +169,7 @@ async def run(job_dir: Path) -> int:
     gateway = (config["gateway"][0], int(config["gateway"][1]))
     spec = instance_spec(job_dir, config, gateway, failed)
     _write_placement(job_dir, spec.gpu_ids)  # known before the scripts run: the instance's page shows it
-    runtime = LocalRuntime(node_dir)
+    runtime = LocalRuntime(node_dir, die_with_parent=True)
     events = EventLog(job_dir / LOGS_FILE)
     starting = asyncio.create_task(runtime.start(spec, events.sink, token=config["token"]))
     stopping = asyncio.create_task(stop.wait())
