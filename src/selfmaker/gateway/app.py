@@ -3,6 +3,7 @@ Jupyter on a host name of its own (``<name>-<account>.notebook.<region>.<noteboo
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 from dataclasses import dataclass
 
@@ -117,8 +118,11 @@ def build_server(settings: Settings) -> Server:
     async def lifespan(_app):
         await runner.start()
         await orchestrator.reconcile()
-        await sns.start()
-        await cloudformation.start()
+        # Stack operations and SNS deliveries are not leased one by one yet: a server resumes those left under
+        # way only when no other server is alive (theirs, else; a survivor does not finish a dead peer's).
+        if await asyncio.to_thread(runner.alive) == {runner.id}:
+            await sns.start()
+            await cloudformation.start()
         await budget_checker.start()
         idle.start()
         yield
