@@ -288,7 +288,11 @@ def test_the_links_between_server_and_node_refuse_anyone_without_the_keys(server
     assert _exchange(gateway, b"x" * 100_000) == b""  # no line at all
     # With the keys, both work (so the refusals above are the keys' doing), and the instance is unharmed.
     assert b"200 OK" in _exchange(gateway, f"GUEST {instance_id} {spec['guest_key']} 1\n".encode() + metadata)
-    assert _session(sm, "guarded").run("print('still fine')").strip() == "still fine"
+    # The instance (root in it included: same mounts, same network) sees neither the job's directory nor the host's
+    # loopback, where the gateway listens.
+    probe = (f"import os, socket\nprint(os.path.exists({str(job_dir / 'spec.json')!r}))\n"
+             f"s = socket.socket(); s.settimeout(3)\nprint(s.connect_ex({gateway!r}) != 0)\n")
+    assert _session(sm, "guarded").run(probe).split() == ["False", "True"]
     sm.stop_notebook_instance(NotebookInstanceName="guarded")
     sm.get_waiter("notebook_instance_stopped").wait(NotebookInstanceName="guarded", WaiterConfig=WAIT)
 

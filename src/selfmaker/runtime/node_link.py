@@ -38,24 +38,6 @@ def same(secret: str, given: str) -> bool:
     return hmac.compare_digest(secret.encode(), given.encode())
 
 
-async def pipe(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-    try:
-        while data := await reader.read(65536):
-            writer.write(data)
-            await writer.drain()
-    except (ConnectionError, OSError):
-        pass
-    finally:
-        with contextlib.suppress(ConnectionError, OSError):
-            writer.close()
-
-
-async def splice(a: tuple[asyncio.StreamReader, asyncio.StreamWriter],
-                 b: tuple[asyncio.StreamReader, asyncio.StreamWriter]) -> None:
-    """Join two connections byte for byte until both directions are done."""
-    await asyncio.gather(pipe(a[0], b[1]), pipe(b[0], a[1]))
-
-
 def close(writer: asyncio.StreamWriter) -> None:
     with contextlib.suppress(ConnectionError, OSError, RuntimeError):
         writer.close()

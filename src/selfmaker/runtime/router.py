@@ -66,9 +66,8 @@ class RuntimeRouter:
 
     def _holding_volume(self, volume_dir: Path) -> Runtime | None:
         """The runtime whose storage has the volume of a stopped instance (named by its instance id)."""
-        for runtime in self.runtimes.values():
-            own = getattr(runtime, "volume_dir", None)
-            path = own(volume_dir.name) if own is not None else volume_dir
+        for name, runtime in self.runtimes.items():
+            path = self._volume(name, volume_dir)
             if volume_image(path).exists() or path.is_dir():
                 return runtime
         return None
@@ -107,18 +106,18 @@ class RuntimeRouter:
         placed = self.placed(instance_id)
         return [placed] if placed is not None else list(self.runtimes.values())
 
-    def _volume(self, name: str, spec: InstanceSpec) -> Path:
-        runtime = self.runtimes[name]
-        own = getattr(runtime, "volume_dir", None)  # a runtime that keeps volumes elsewhere (shared storage)
-        return own(spec.instance_id) if own is not None else spec.volume_dir
+    def _volume(self, name: str, volume_dir: Path) -> Path:
+        """Where runtime ``name`` keeps the volume the orchestrator calls ``volume_dir`` (named by instance id)."""
+        own = getattr(self.runtimes[name], "volume_dir", None)  # a runtime keeping volumes on shared storage
+        return own(volume_dir.name) if own is not None else volume_dir
 
     def _bring_volume(self, spec: InstanceSpec, name: str) -> None:
         """An instance whose type now runs elsewhere takes its volume along (stopped, so unmounted)."""
-        target = volume_image(self._volume(name, spec))
+        target = volume_image(self._volume(name, spec.volume_dir))
         if target.exists():
             return
         for other in self.runtimes:
-            source = volume_image(self._volume(other, spec))
+            source = volume_image(self._volume(other, spec.volume_dir))
             if other != name and source.exists():
                 target.parent.mkdir(parents=True, exist_ok=True)
                 shutil.move(source, target)

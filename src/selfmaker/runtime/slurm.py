@@ -47,6 +47,7 @@ from selfmaker.runtime.base import (
 from selfmaker.runtime.jupyter import answers
 from selfmaker.runtime.local import disk_usage, volume_image
 from selfmaker.runtime.sandbox.disks import DiskImages
+from selfmaker.runtime.sandbox.network import splice
 from selfmaker.runtime.slurm_jobs import LIVE_STATES, Job, Slurm, SlurmError, Submission, ended_reason
 from selfmaker.runtime.slurm_node import FAILURE_FILE, GATEWAY_FILE, LOGS_FILE, SPEC_FILE
 
@@ -445,7 +446,7 @@ class SlurmRuntime:
                 node_link.close(writer)
                 return
             node[1].write(opening)
-            await node_link.splice((reader, writer), node)
+            await splice((reader, writer), node)
 
         return relay
 

@@ -30,7 +30,7 @@ from selfmaker.runtime import node_link
 from selfmaker.runtime.base import InstanceSpec, LifecycleFailure
 from selfmaker.runtime.local import LocalRuntime
 from selfmaker.runtime.sandbox.limits import Limits
-from selfmaker.runtime.sandbox.network import GuestService
+from selfmaker.runtime.sandbox.network import GuestService, splice
 
 log = logging.getLogger("selfmaker.slurm_node")
 
@@ -94,7 +94,7 @@ def _guest_relay(job_dir: Path, gateway: tuple[str, int], config: dict, index: i
             node_link.close(writer)
             return
         up[1].write(opening)
-        await node_link.splice((reader, writer), up)
+        await splice((reader, writer), up)
 
     return relay
 
@@ -110,7 +110,7 @@ def _jupyter_relay(socket_path: str, relay_key: str):
         except OSError:
             node_link.close(writer)
             return
-        await node_link.splice((reader, writer), jupyter)
+        await splice((reader, writer), jupyter)
 
     return relay
 

@@ -134,12 +134,12 @@ def tcp_relay(host: str, port: int, source: str | None = None) -> ConnectionHand
         except OSError:
             writer.close()
             return
-        await asyncio.gather(_pipe(reader, up_writer), _pipe(up_reader, writer))
+        await splice((reader, writer), (up_reader, up_writer))
 
     return relay
 
 
-async def _pipe(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+async def pipe(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
     try:
         while data := await reader.read(65536):
             writer.write(data)
@@ -149,6 +149,12 @@ async def _pipe(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> N
     finally:
         with contextlib.suppress(ConnectionError, OSError):
             writer.close()
+
+
+async def splice(a: tuple[asyncio.StreamReader, asyncio.StreamWriter],
+                 b: tuple[asyncio.StreamReader, asyncio.StreamWriter]) -> None:
+    """Join two connections byte for byte until both directions are done."""
+    await asyncio.gather(pipe(a[0], b[1]), pipe(b[0], a[1]))
 
 
 def _bounded(handler: ConnectionHandler) -> ConnectionHandler:
